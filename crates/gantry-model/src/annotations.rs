@@ -1,0 +1,1 @@
+//! Typed annotation parsing (filled in with the translation step).

@@ -1,0 +1,1 @@
+//! Translation: Kubernetes objects -> [`crate::DesiredLoadBalancer`].
