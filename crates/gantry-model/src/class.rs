@@ -198,7 +198,10 @@ impl LoadBalancerClassSpec {
         ];
         for (field, set, kind) in stray {
             if set && kind != self.provider {
-                return Err(ClassError::WrongSettings { field, provider: self.provider });
+                return Err(ClassError::WrongSettings {
+                    field,
+                    provider: self.provider,
+                });
             }
         }
         if let Some(local) = &self.local {
@@ -238,7 +241,10 @@ pub fn parse_pool(value: &str) -> Result<PoolRange, String> {
         return Ok(PoolRange { first, last });
     }
     let net: ipnet::IpNet = value.parse().map_err(|e| format!("{e}"))?;
-    Ok(PoolRange { first: net.network(), last: net.broadcast() })
+    Ok(PoolRange {
+        first: net.network(),
+        last: net.broadcast(),
+    })
 }
 
 #[cfg(test)]
@@ -253,7 +259,13 @@ mod tests {
         let r = parse_pool("192.0.2.10-192.0.2.20").expect("range");
         assert_eq!(r.last.to_string(), "192.0.2.20");
         assert!(parse_pool("2001:db8::/126").is_ok());
-        for bad in ["", "10.0.0.0/33", "192.0.2.9-192.0.2.1", "192.0.2.1-2001:db8::1", "x;y"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "192.0.2.9-192.0.2.1",
+            "192.0.2.1-2001:db8::1",
+            "x;y",
+        ] {
             assert!(parse_pool(bad).is_err(), "{bad}");
         }
     }
@@ -270,7 +282,10 @@ mod tests {
         };
         assert_eq!(
             spec.validate(),
-            Err(ClassError::WrongSettings { field: "aws", provider: ProviderKind::Local })
+            Err(ClassError::WrongSettings {
+                field: "aws",
+                provider: ProviderKind::Local
+            })
         );
     }
 }

@@ -19,6 +19,12 @@ pub const TAG_OWNER_KIND: &str = "gantry.dev/owner-kind";
 pub const TAG_OWNER: &str = "gantry.dev/owner";
 /// Tag/label key holding the owner's UID.
 pub const TAG_OWNER_UID: &str = "gantry.dev/owner-uid";
+/// Tag/label key holding the `LoadBalancerClass` a resource was built for.
+///
+/// During a class migration the same owner has resources in two classes,
+/// possibly in the same cloud account; the class tag keeps the old class's
+/// cleanup from touching the new balancer.
+pub const TAG_CLASS: &str = "gantry.dev/class";
 /// Tag/label key holding the role of one resource within a load balancer.
 pub const TAG_ROLE: &str = "gantry.dev/role";
 
@@ -79,10 +85,11 @@ impl Owner {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// The ownership tags every cloud resource of this owner carries.
-    pub fn tags(&self) -> BTreeMap<String, String> {
+    /// The ownership tags every cloud resource of this owner carries in `class`.
+    pub fn tags(&self, class: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
             (TAG_CLUSTER.to_string(), self.cluster_id.clone()),
+            (TAG_CLASS.to_string(), class.to_string()),
             (TAG_OWNER_KIND.to_string(), self.kind.as_str().to_string()),
             (TAG_OWNER.to_string(), self.object_key()),
             (TAG_OWNER_UID.to_string(), self.uid.clone()),
@@ -101,19 +108,26 @@ impl Owner {
         })
     }
 
-    /// Whether `tags` prove the resource belongs to exactly this owner.
-    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
-        Self::from_tags(tags).as_ref() == Some(self)
+    /// Whether `tags` prove the resource belongs to exactly this owner in `class`.
+    pub fn owns(&self, class: &str, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(TAG_CLASS).map(String::as_str) == Some(class)
+            && Self::from_tags(tags).as_ref() == Some(self)
     }
 
-    /// A provider-safe name for one resource of this owner.
+    /// A provider-safe name for one resource of this owner in `class`.
     ///
     /// The result is lowercase `[a-z0-9-]`, starts with a letter, does not end
     /// with `-`, and is at most `max_len` characters (32 for AWS, 63 for GCE).
     /// Readable parts (namespace, name, role) are truncated first; a hash of
     /// the cluster id, UID and role keeps names unique however they are cut.
     pub fn resource_name(&self, role: &str, max_len: usize) -> String {
-        resource_name(&self.cluster_id, &self.uid, &[&self.namespace, &self.name], role, max_len)
+        resource_name(
+            &self.cluster_id,
+            &self.uid,
+            &[&self.namespace, &self.name],
+            role,
+            max_len,
+        )
     }
 }
 
@@ -127,10 +141,11 @@ pub fn resource_name(
     uid: &str,
     readable: &[&str],
     role: &str,
+    hashed_role: &str,
     max_len: usize,
 ) -> String {
     let mut hasher = Sha256::new();
-    for part in [cluster_id, uid, role] {
+    for part in [cluster_id, uid, hashed_role] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
@@ -162,9 +177,19 @@ pub fn resource_name(
 fn sanitize(s: &str) -> String {
     let mapped: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
-    mapped.split('-').filter(|w| !w.is_empty()).collect::<Vec<_>>().join("-")
+    mapped
+        .split('-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 #[cfg(test)]
@@ -191,37 +216,53 @@ mod tests {
             (owner("NS_Upper", "a.b.c", "u1"), 63),
             (owner("-", "-", "u1"), 32),
         ] {
-            let n = o.resource_name("tg-80-tcp", max);
+            let n = o.resource_name("c", "tg-80-tcp", max);
             assert!(n.len() <= max, "{n} longer than {max}");
             assert!(n.starts_with('g'), "{n}");
             assert!(!n.ends_with('-'), "{n}");
-            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{n}"
+            );
         }
     }
 
     #[test]
     fn names_differ_by_uid_role_and_full_name() {
         let long = "n".repeat(100);
-        let a = owner("default", &format!("{long}a"), "u1").resource_name("lb", 32);
-        let b = owner("default", &format!("{long}b"), "u1").resource_name("lb", 32);
-        let c = owner("default", &format!("{long}a"), "u2").resource_name("lb", 32);
-        let d = owner("default", &format!("{long}a"), "u1").resource_name("tg", 32);
-        assert_eq!(4, [&a, &b, &c, &d].into_iter().collect::<std::collections::BTreeSet<_>>().len());
+        let a = owner("default", &format!("{long}a"), "u1").resource_name("c", "lb", 32);
+        let b = owner("default", &format!("{long}b"), "u1").resource_name("c", "lb", 32);
+        let c = owner("default", &format!("{long}a"), "u2").resource_name("c", "lb", 32);
+        let d = owner("default", &format!("{long}a"), "u1").resource_name("c", "tg", 32);
+        assert_eq!(
+            4,
+            [&a, &b, &c, &d]
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
+        let e = owner("default", &format!("{long}a"), "u1").resource_name("other", "lb", 32);
+        assert_ne!(a, e, "classes must not share names during a migration");
         // Deterministic: the same owner and role give the same name.
-        assert_eq!(a, owner("default", &format!("{long}a"), "u1").resource_name("lb", 32));
+        assert_eq!(
+            a,
+            owner("default", &format!("{long}a"), "u1").resource_name("c", "lb", 32)
+        );
     }
 
     #[test]
     fn tags_round_trip_and_foreign_tags_are_not_owned() {
         let o = owner("default", "web", "u1");
-        let tags = o.tags();
+        let tags = o.tags("aws-public");
         assert_eq!(Owner::from_tags(&tags), Some(o.clone()));
-        assert!(o.owns(&tags));
+        assert!(o.owns("aws-public", &tags));
+        assert!(!o.owns("aws-internal", &tags));
         let mut other = tags.clone();
         other.insert(TAG_OWNER_UID.into(), "u2".into());
-        assert!(!o.owns(&other));
+        assert!(!o.owns("aws-public", &other));
         let mut missing = tags;
         missing.remove(TAG_CLUSTER);
-        assert!(!o.owns(&missing));
+        assert!(!o.owns("aws-public", &missing));
     }
 }

@@ -139,7 +139,9 @@ pub enum ProviderError {
         message: String,
     },
     /// A resource has the name Gantry would use but is not tagged as ours.
-    #[error("{resource} {name:?} exists but is not owned by {owner}; refusing to adopt or modify it")]
+    #[error(
+        "{resource} {name:?} exists but is not owned by {owner}; refusing to adopt or modify it"
+    )]
     NotOwned {
         /// Resource type.
         resource: &'static str,
@@ -201,8 +203,9 @@ impl ProviderError {
     }
 }
 
-/// One provider's adapter. Every method is idempotent and safe to replay
-/// after a crash at any point.
+/// One provider's adapter, instantiated for one `LoadBalancerClass` (it names
+/// and tags resources with that class). Every method is idempotent and safe
+/// to replay after a crash at any point.
 #[async_trait::async_trait]
 pub trait LoadBalancer: Send + Sync {
     /// Which provider this is.
@@ -215,10 +218,11 @@ pub trait LoadBalancer: Send + Sync {
     /// addresses. A balancer that already matches must cause no writes.
     async fn ensure(&self, desired: &DesiredLoadBalancer) -> Result<ObservedStatus, ProviderError>;
 
-    /// Remove every resource owned by `owner`. Absent resources are success.
+    /// Remove every resource owned by `owner` in this provider's class.
+    /// Absent resources are success.
     async fn delete(&self, owner: &Owner) -> Result<DeleteOutcome, ProviderError>;
 
-    /// Owners of every balancer this provider holds for `cluster_id`, found by
-    /// ownership tags, for garbage collection.
+    /// Owners of every balancer this provider holds for `cluster_id` in its
+    /// class, found by ownership tags, for garbage collection and migration.
     async fn list_owned(&self, cluster_id: &str) -> Result<Vec<Owner>, ProviderError>;
 }
