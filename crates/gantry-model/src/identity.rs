@@ -119,13 +119,15 @@ impl Owner {
     /// The result is lowercase `[a-z0-9-]`, starts with a letter, does not end
     /// with `-`, and is at most `max_len` characters (32 for AWS, 63 for GCE).
     /// Readable parts (namespace, name, role) are truncated first; a hash of
-    /// the cluster id, UID and role keeps names unique however they are cut.
-    pub fn resource_name(&self, role: &str, max_len: usize) -> String {
+    /// the cluster id, class, UID and role keeps names unique however they are cut.
+    pub fn resource_name(&self, class: &str, role: &str, max_len: usize) -> String {
+        let hashed_role = format!("{class}\0{role}");
         resource_name(
             &self.cluster_id,
             &self.uid,
             &[&self.namespace, &self.name],
             role,
+            &hashed_role,
             max_len,
         )
     }
