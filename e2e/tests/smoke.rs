@@ -1,0 +1,302 @@
+//! Smoke suite: the real `kubectl` and `helm` binaries against the Kubernetes
+//! API emulator running as its own process, over HTTPS as a real cluster
+//! would serve them.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use gantry_e2e::{Cluster, ok, testdata, tools_dir, wait_for};
+use serde_json::Value;
+
+fn json(out: String) -> Value {
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn kubectl_apply_get_describe_patch_delete() {
+    let c = Cluster::start(true).expect("cluster");
+    let svc = testdata().join("smoke/service.yaml");
+
+    let out = ok(c
+        .kubectl(
+            ["apply", "-f"]
+                .iter()
+                .map(std::ffi::OsStr::new)
+                .chain([svc.as_os_str()]),
+        )
+        .expect("kubectl"));
+    assert!(out.contains("service/service-test created"), "{out}");
+
+    // The server allocated a ClusterIP and a node port, as the article's
+    // NodePort Service shows.
+    let v = json(ok(c
+        .kubectl(["get", "svc", "service-test", "-o", "json"])
+        .expect("kubectl")));
+    let ip = v["spec"]["clusterIP"].as_str().expect("clusterIP");
+    assert!(ip.starts_with("10.96."), "{ip}");
+    let node_port = v["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .expect("nodePort");
+    assert!((30000..=32767).contains(&node_port), "{node_port}");
+
+    // Table output like a real cluster's.
+    let table = ok(c.kubectl(["get", "svc"]).expect("kubectl"));
+    let header = table.lines().next().unwrap_or_default();
+    for col in [
+        "NAME",
+        "TYPE",
+        "CLUSTER-IP",
+        "EXTERNAL-IP",
+        "PORT(S)",
+        "AGE",
+    ] {
+        assert!(header.contains(col), "missing column {col}: {table}");
+    }
+    assert!(table.contains(&format!("80:{node_port}/TCP")), "{table}");
+
+    let described = ok(c
+        .kubectl(["describe", "svc", "service-test"])
+        .expect("kubectl"));
+    assert!(described.contains("NodePort:"), "{described}");
+    assert!(described.contains(&node_port.to_string()), "{described}");
+
+    // Re-applying an unchanged manifest changes nothing.
+    let out = ok(c
+        .kubectl(
+            ["apply", "-f"]
+                .iter()
+                .map(std::ffi::OsStr::new)
+                .chain([svc.as_os_str()]),
+        )
+        .expect("kubectl"));
+    assert!(out.contains("unchanged"), "{out}");
+
+    // The three client patch types.
+    ok(c.kubectl([
+        "patch",
+        "svc",
+        "service-test",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"labels":{"tier":"web"}}}"#,
+    ])
+    .expect("kubectl"));
+    ok(c.kubectl([
+        "patch",
+        "svc",
+        "service-test",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/annotations","value":{"a":"b"}}]"#,
+    ])
+    .expect("kubectl"));
+    ok(c.kubectl([
+        "patch",
+        "svc",
+        "service-test",
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"ports":[{"name":"https","port":443,"targetPort":8443}]}}"#,
+    ])
+    .expect("kubectl"));
+    let v = json(ok(c
+        .kubectl(["get", "svc", "service-test", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(v["metadata"]["labels"]["tier"], "web");
+    assert_eq!(v["metadata"]["annotations"]["a"], "b");
+    let ports: Vec<u64> = v["spec"]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .filter_map(|p| p["port"].as_u64())
+        .collect();
+    assert_eq!(
+        ports.len(),
+        2,
+        "strategic merge keeps port 80 and adds 443: {ports:?}"
+    );
+    assert!(ports.contains(&80) && ports.contains(&443), "{ports:?}");
+    // The node port of the kept port did not move.
+    let kept = v["spec"]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .find(|p| p["port"] == 80)
+        .expect("port 80");
+    assert_eq!(kept["nodePort"].as_u64(), Some(node_port));
+
+    // Server-side apply with a field manager of its own.
+    let ssa = c.scratch().join("ssa.yaml");
+    std::fs::write(
+        &ssa,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  k: v1\n",
+    )
+    .expect("write");
+    let out = ok(c
+        .kubectl(
+            ["apply", "--server-side", "--field-manager", "smoke", "-f"]
+                .iter()
+                .map(std::ffi::OsStr::new)
+                .chain([ssa.as_os_str()]),
+        )
+        .expect("kubectl"));
+    assert!(out.contains("configmap/ssa serverside-applied"), "{out}");
+    let v = json(ok(c
+        .kubectl(["get", "cm", "ssa", "-o", "json", "--show-managed-fields"])
+        .expect("kubectl")));
+    assert_eq!(v["data"]["k"], "v1");
+    let managers: Vec<&str> = v["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"smoke"), "{managers:?}");
+
+    let out = ok(c
+        .kubectl(["delete", "svc", "service-test"])
+        .expect("kubectl"));
+    assert!(out.contains("deleted"), "{out}");
+    let gone = c.kubectl(["get", "svc", "service-test"]).expect("kubectl");
+    assert!(!gone.status.success());
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("NotFound"),
+        "{gone:?}"
+    );
+}
+
+#[test]
+fn kubectl_get_watch_sees_changes() {
+    let c = Cluster::start(true).expect("cluster");
+    let kubectl = tools_dir().expect("tools").join("kubectl");
+    let mut watch = Command::new(kubectl)
+        .args(["get", "cm", "-w", "--output-watch-events", "-o", "name"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kubectl get -w");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Give the watch a moment to be established, then change things.
+    std::thread::sleep(Duration::from_millis(500));
+    ok(
+        c.kubectl(["create", "configmap", "w1", "--from-literal=a=1"])
+            .expect("kubectl"),
+    );
+    ok(c.kubectl(["delete", "configmap", "w1"]).expect("kubectl"));
+    let mut seen = Vec::new();
+    wait_for(
+        "ADDED and DELETED from kubectl get -w",
+        Duration::from_secs(15),
+        || {
+            while let Ok(l) = rx.try_recv() {
+                seen.push(l);
+            }
+            let added = seen
+                .iter()
+                .any(|l| l.contains("ADDED") && l.contains("configmap/w1"));
+            let deleted = seen
+                .iter()
+                .any(|l| l.contains("DELETED") && l.contains("configmap/w1"));
+            (added && deleted).then_some(())
+        },
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+#[test]
+fn helm_install_upgrade_uninstall_chart_with_crd() {
+    let c = Cluster::start(true).expect("cluster");
+    let chart = testdata().join("charts/smoke");
+    let chart = chart.to_str().expect("utf-8 path");
+
+    let out = ok(c
+        .helm([
+            "install",
+            "demo",
+            chart,
+            "--namespace",
+            "smoke",
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
+        .expect("helm"));
+    assert!(out.contains("STATUS: deployed"), "{out}");
+    let crd = json(ok(c
+        .kubectl(["get", "crd", "widgets.smoke.example.com", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(crd["spec"]["group"], "smoke.example.com");
+    let widget = json(ok(c
+        .kubectl(["-n", "smoke", "get", "widget", "demo-widget", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(
+        widget["spec"]["size"], 3,
+        "schema default applied: {widget}"
+    );
+    let svc = json(ok(c
+        .kubectl(["-n", "smoke", "get", "svc", "demo-svc", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(svc["spec"]["ports"][0]["port"], 80);
+
+    let out = ok(c
+        .helm([
+            "upgrade",
+            "demo",
+            chart,
+            "--namespace",
+            "smoke",
+            "--set",
+            "port=8080",
+        ])
+        .expect("helm"));
+    assert!(out.contains("REVISION: 2"), "{out}");
+    let svc = json(ok(c
+        .kubectl(["-n", "smoke", "get", "svc", "demo-svc", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+    let cm = json(ok(c
+        .kubectl(["-n", "smoke", "get", "cm", "demo-config", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(cm["data"]["port"], "8080");
+
+    let list = ok(c
+        .helm(["list", "--namespace", "smoke", "-o", "json"])
+        .expect("helm"));
+    assert!(list.contains("\"name\":\"demo\""), "{list}");
+
+    let out = ok(c
+        .helm(["uninstall", "demo", "--namespace", "smoke"])
+        .expect("helm"));
+    assert!(out.contains("uninstalled"), "{out}");
+    for (kind, name) in [
+        ("svc", "demo-svc"),
+        ("cm", "demo-config"),
+        ("deploy", "demo-web"),
+        ("widget", "demo-widget"),
+    ] {
+        let got = c
+            .kubectl(["-n", "smoke", "get", kind, name])
+            .expect("kubectl");
+        assert!(!got.status.success(), "{kind}/{name} left after uninstall");
+    }
+    // Helm keeps CRDs on uninstall, as documented.
+    ok(c.kubectl(["get", "crd", "widgets.smoke.example.com"])
+        .expect("kubectl"));
+}
