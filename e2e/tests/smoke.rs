@@ -233,7 +233,6 @@ fn helm_install_upgrade_uninstall_chart_with_crd() {
             "--namespace",
             "smoke",
             "--create-namespace",
-            "--wait",
             "--timeout",
             "60s",
         ])

@@ -221,7 +221,7 @@ impl std::fmt::Debug for TlsCertificate {
 }
 
 /// Options of an L7 balancer that annotations may set.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L7Options {
     /// Overrides the class's scheme.
@@ -232,6 +232,27 @@ pub struct L7Options {
     pub certificate_refs: Vec<String>,
     /// Name of a pre-existing static address to use.
     pub static_ip_name: Option<String>,
+    /// Serve plain HTTP at all (`kubernetes.io/ingress.allow-http: "false"`
+    /// turns it off). Distinct from `ssl_redirect`, which keeps an HTTP
+    /// frontend that only redirects.
+    #[serde(default = "default_true")]
+    pub allow_http: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for L7Options {
+    fn default() -> Self {
+        Self {
+            scheme: None,
+            ssl_redirect: false,
+            certificate_refs: Vec::new(),
+            static_ip_name: None,
+            allow_http: true,
+        }
+    }
 }
 
 /// An L7 (Ingress) balancer.

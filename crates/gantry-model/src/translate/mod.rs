@@ -9,9 +9,20 @@ use k8s_openapi::api::{
     networking::v1::Ingress,
 };
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+pub use self::{ingress::translate_ingress, service::translate_service};
 use crate::{
-    annotations::AnnotationError, class::LoadBalancerClassSpec, desired::DesiredLoadBalancer,
+    annotations::AnnotationError,
+    class::LoadBalancerClassSpec,
+    desired::DesiredLoadBalancer,
+    identity::{Owner, OwnerKind},
 };
+
+mod ingress;
+mod service;
+#[cfg(test)]
+mod tests;
 
 /// The successful result of a translation.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,18 +123,37 @@ impl TranslateError {
     }
 }
 
-/// Translate a Service of type LoadBalancer.
-pub fn translate_service(
-    _service: &Service,
-    _inputs: &ServiceInputs<'_>,
-) -> Result<Translated, TranslateError> {
-    unimplemented!("filled in by the translation step")
+/// Owner of a translated object, from its metadata.
+fn owner(
+    meta: &ObjectMeta,
+    kind: OwnerKind,
+    cluster_id: &str,
+) -> Result<Owner, TranslateError> {
+    let required = |value: &Option<String>, field: &str| {
+        value
+            .clone()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| TranslateError::Missing {
+                field: field.to_string(),
+            })
+    };
+    Ok(Owner {
+        cluster_id: cluster_id.to_string(),
+        kind,
+        namespace: required(&meta.namespace, "metadata.namespace")?,
+        name: required(&meta.name, "metadata.name")?,
+        uid: required(&meta.uid, "metadata.uid")?,
+    })
 }
 
-/// Translate an Ingress.
-pub fn translate_ingress(
-    _ingress: &Ingress,
-    _inputs: &IngressInputs<'_>,
-) -> Result<Translated, TranslateError> {
-    unimplemented!("filled in by the translation step")
+/// A port number from the API (an `i32`) as a `u16` in 1..=65535.
+fn port(field: String, value: i32) -> Result<u16, TranslateError> {
+    u16::try_from(value)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| TranslateError::Invalid {
+            field,
+            value: value.to_string(),
+            reason: "not a port number (1-65535)".into(),
+        })
 }
