@@ -9,14 +9,25 @@
 pub mod annotations;
 pub mod class;
 pub mod desired;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod identity;
+pub mod local;
 pub mod provider;
+pub mod select;
 pub mod translate;
 
 pub use class::{LoadBalancerClass, LoadBalancerClassSpec, ProviderKind};
 pub use desired::DesiredLoadBalancer;
 pub use identity::{Owner, OwnerKind};
 pub use provider::{LoadBalancer, ObservedStatus, Plan, ProviderError};
+pub use select::{
+    SERVICE_CLASS_PREFIX, ServiceSelection, eligible_nodes, ingress_references,
+    select_ingress_class, select_service_class,
+};
+pub use translate::{
+    IngressInputs, ServiceInputs, TranslateError, Translated, translate_ingress, translate_service,
+};
 
 /// The API group of Gantry's own resources and the prefix of its annotations.
 pub const GROUP: &str = "gantry.dev";
