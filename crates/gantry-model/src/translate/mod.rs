@@ -3,13 +3,13 @@
 //! Pure functions of their inputs: the controller gathers the Service or
 //! Ingress and everything it refers to from its caches, and calls these.
 
-use k8s_openapi::api::{
-    core::v1::{Node, Secret, Service},
-    discovery::v1::EndpointSlice,
-    networking::v1::Ingress,
+use k8s_openapi::{
+    api::{
+        core::v1::{Node, Secret, Service},
+        discovery::v1::EndpointSlice,
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use self::{ingress::translate_ingress, service::translate_service};
 use crate::{
@@ -124,11 +124,7 @@ impl TranslateError {
 }
 
 /// Owner of a translated object, from its metadata.
-fn owner(
-    meta: &ObjectMeta,
-    kind: OwnerKind,
-    cluster_id: &str,
-) -> Result<Owner, TranslateError> {
+fn owner(meta: &ObjectMeta, kind: OwnerKind, cluster_id: &str) -> Result<Owner, TranslateError> {
     let required = |value: &Option<String>, field: &str| {
         value
             .clone()
