@@ -156,6 +156,12 @@ impl NodeBuilder {
         self
     }
 
+    /// Apply any other change.
+    pub fn with(mut self, f: impl FnOnce(&mut Node)) -> Self {
+        f(&mut self.0);
+        self
+    }
+
     /// The Node.
     pub fn build(self) -> Node {
         self.0
@@ -195,14 +201,14 @@ impl ServiceBuilder {
         self
     }
 
-    /// Add a port; `node_port` 0 leaves it unset.
+    /// Add a port; an empty name or protocol and a zero `node_port` are left unset.
     pub fn port(mut self, name: &str, protocol: &str, port: i32, node_port: i32) -> Self {
         self.spec()
             .ports
             .get_or_insert_with(Vec::new)
             .push(ServicePort {
                 name: (!name.is_empty()).then(|| name.into()),
-                protocol: Some(protocol.into()),
+                protocol: (!protocol.is_empty()).then(|| protocol.into()),
                 port,
                 node_port: (node_port != 0).then_some(node_port),
                 ..ServicePort::default()

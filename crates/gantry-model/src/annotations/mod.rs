@@ -137,8 +137,16 @@ fn unknown_keys(
         .keys()
         .filter(|k| k.starts_with(PREFIX) && !own.contains(&k.as_str()))
         .map(|k| {
-            // Keys are user text too: show them escaped and bounded.
-            let shown = AnnotationError::new("", k, "").value;
+            // Keys are user text too: bounded, and escaped unless plainly a key.
+            let bounded = AnnotationError::new("", k, "").value;
+            let plain = bounded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            let shown = if plain {
+                bounded
+            } else {
+                format!("{bounded:?}")
+            };
             if other.contains(&k.as_str()) {
                 format!("annotation {shown} applies to {other_kind} only; ignored")
             } else {

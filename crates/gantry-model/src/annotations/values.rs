@@ -212,10 +212,23 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An absolute HTTP path for health checks (see [`check_path`]).
+/// An absolute HTTP path for health checks (see [`check_path`]), optionally
+/// with a query of the same characters plus `/` and `?`.
 pub fn http_path(key: &str, value: &str) -> Result<String, AnnotationError> {
     guard(key, value, MAX_PATH)?;
-    check_path(value).map_err(|reason| err(key, value, reason))?;
+    let (path, query) = value.split_once('?').unwrap_or((value, ""));
+    check_path(path).map_err(|reason| err(key, value, reason))?;
+    if let Some(bad) = query.bytes().find(|&c| !is_path_char(c) && c != b'?') {
+        return Err(err(
+            key,
+            value,
+            if bad.is_ascii_graphic() {
+                format!("character {:?} is not allowed", char::from(bad))
+            } else {
+                "only printable ASCII without spaces is allowed".into()
+            },
+        ));
+    }
     Ok(value.to_string())
 }
 

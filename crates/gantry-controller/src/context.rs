@@ -1,0 +1,129 @@
+//! The shared context every reconcile receives, and the controller's settings.
+
+use std::{sync::Arc, time::Duration};
+
+use kube::{
+    Client,
+    runtime::events::{Recorder, Reporter},
+};
+
+use crate::{
+    backoff::{BackoffConfig, Backoffs},
+    memory::Memory,
+    metrics::Metrics,
+    providers::ProviderRegistry,
+    watch::Stores,
+};
+
+/// The finalizer Gantry puts on every object it built a balancer for.
+pub const FINALIZER: &str = "gantry.dev/load-balancer";
+
+/// Settings of the controller.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Identifies this cluster in ownership tags.
+    pub cluster_id: String,
+    /// Class for Services without `spec.loadBalancerClass`.
+    pub default_class: Option<String>,
+    /// Field manager for server-side apply and patches.
+    pub field_manager: String,
+    /// How often a confirmed balancer is checked for drift with `plan`.
+    pub resync: Duration,
+    /// Requeue after a permanent error (object changes retrigger sooner).
+    pub error_requeue: Duration,
+    /// Requeue while a balancer provisions or a migration waits.
+    pub pending_requeue: Duration,
+    /// How often orphaned balancers are collected.
+    pub gc_interval: Duration,
+    /// Limit for every provider call.
+    pub provider_timeout: Duration,
+    /// Retry delays for transient errors.
+    pub backoff: BackoffConfig,
+    /// `None` disables leader election (single replica, tests).
+    pub leader: Option<crate::leader::LeaderConfig>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            cluster_id: "gantry".into(),
+            default_class: None,
+            field_manager: "gantry".into(),
+            resync: Duration::from_secs(600),
+            error_requeue: Duration::from_secs(600),
+            pending_requeue: Duration::from_secs(5),
+            gc_interval: Duration::from_secs(300),
+            provider_timeout: Duration::from_secs(60),
+            backoff: BackoffConfig::default(),
+            leader: None,
+        }
+    }
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Settings.
+    pub config: ControllerConfig,
+    /// Provider instances per class.
+    pub providers: ProviderRegistry,
+    /// Read caches.
+    pub stores: Stores,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Per-object retry delays.
+    pub backoff: Backoffs,
+    /// Ensure cache, placements, published Events.
+    pub memory: Memory,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Assemble a context.
+    pub fn new(
+        client: Client,
+        config: ControllerConfig,
+        providers: ProviderRegistry,
+        stores: Stores,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "gantry".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            backoff: Backoffs::new(config.backoff),
+            client,
+            config,
+            providers,
+            stores,
+            metrics,
+            memory: Memory::default(),
+        }
+    }
+
+    /// Publish the per-class balancer counts.
+    pub fn update_gauges(&self) {
+        let counts = self.memory.placement_counts();
+        let mut classes = crate::watch::class_names(&self.stores);
+        classes.extend(counts.keys().cloned());
+        for class in classes {
+            let n = counts.get(&class).copied().unwrap_or(0);
+            self.metrics
+                .load_balancers
+                .get_or_create(&crate::metrics::ClassLabels { class })
+                .set(n);
+        }
+    }
+}

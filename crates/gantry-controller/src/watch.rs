@@ -1,0 +1,331 @@
+//! Pipeline step "watch": one reflector per kind the controller reads, and
+//! the mapping from a change of any of them to the Services and Ingresses
+//! whose load balancer it may affect.
+//!
+//! Every trigger goes through an unbounded channel to the Service or Ingress
+//! controller; the controller looks the object up in its store at reconcile
+//! time, so a trigger for an object that is gone is simply dropped.
+//!
+//! Secrets: the controller watches Secrets cluster-wide for now so that a
+//! renewed certificate re-triggers its Ingresses. Restricting that to the
+//! referenced Secrets (GET per reference) is a later hardening step.
+
+use std::{collections::BTreeSet, future::Future, sync::Arc};
+
+use futures::{StreamExt, channel::mpsc::UnboundedSender, future::BoxFuture};
+use gantry_model::{
+    LoadBalancerClass,
+    desired::BackendNode,
+    select::{eligible_nodes, ingress_references},
+};
+use k8s_openapi::api::{
+    core::v1::{Node, Secret, Service},
+    discovery::v1::EndpointSlice,
+    networking::v1::{Ingress, IngressClass},
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    runtime::{
+        WatchStreamExt,
+        reflector::{self, ObjectRef, Store, store::Writer},
+        watcher::{self, Event},
+    },
+};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+
+use crate::translate::{SERVICE_NAME_LABEL, Source};
+
+/// Read caches of every kind the controller uses.
+#[derive(Clone)]
+pub struct Stores {
+    /// Services.
+    pub services: Store<Service>,
+    /// Ingresses.
+    pub ingresses: Store<Ingress>,
+    /// Nodes.
+    pub nodes: Store<Node>,
+    /// EndpointSlices.
+    pub slices: Store<EndpointSlice>,
+    /// Secrets.
+    pub secrets: Store<Secret>,
+    /// IngressClasses.
+    pub ingress_classes: Store<IngressClass>,
+    /// LoadBalancerClasses.
+    pub lb_classes: Store<LoadBalancerClass>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
+fn owned<K: Clone>(items: Vec<Arc<K>>) -> Vec<K> {
+    items.into_iter().map(|k| (*k).clone()).collect()
+}
+
+impl Source for Stores {
+    fn nodes(&self) -> Vec<Node> {
+        owned(self.nodes.state())
+    }
+
+    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
+        self.slices
+            .state()
+            .into_iter()
+            .filter(|s| {
+                s.namespace().as_deref() == Some(namespace)
+                    && s.labels().get(SERVICE_NAME_LABEL).map(String::as_str) == Some(service)
+            })
+            .map(|s| (*s).clone())
+            .collect()
+    }
+
+    fn services_in(&self, namespace: &str) -> Vec<Service> {
+        self.services
+            .state()
+            .into_iter()
+            .filter(|s| s.namespace().as_deref() == Some(namespace))
+            .map(|s| (*s).clone())
+            .collect()
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        self.secrets
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|s| (*s).clone())
+    }
+
+    fn ingress_classes(&self) -> Vec<IngressClass> {
+        owned(self.ingress_classes.state())
+    }
+
+    fn lb_classes(&self) -> Vec<LoadBalancerClass> {
+        owned(self.lb_classes.state())
+    }
+
+    fn lb_class(&self, name: &str) -> Option<LoadBalancerClass> {
+        self.lb_classes
+            .get(&ObjectRef::new(name))
+            .map(|c| (*c).clone())
+    }
+}
+
+/// Where triggers go.
+#[derive(Clone)]
+pub struct Triggers {
+    /// Service reconciles.
+    pub services: UnboundedSender<ObjectRef<Service>>,
+    /// Ingress reconciles.
+    pub ingresses: UnboundedSender<ObjectRef<Ingress>>,
+}
+
+impl Triggers {
+    fn service(&self, svc: &Service) {
+        // A closed channel means the controllers are shutting down.
+        let _ = self.services.unbounded_send(ObjectRef::from_obj(svc));
+    }
+
+    fn ingress(&self, ing: &Ingress) {
+        let _ = self.ingresses.unbounded_send(ObjectRef::from_obj(ing));
+    }
+
+    fn all_services(&self, stores: &Stores) {
+        for svc in stores.services.state() {
+            let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+            // Non-LoadBalancer Services only matter while they still carry our
+            // finalizer (a type change in flight); their own events cover that.
+            if is_lb {
+                self.service(&svc);
+            }
+        }
+    }
+
+    fn all_ingresses(&self, stores: &Stores) {
+        for ing in stores.ingresses.state() {
+            self.ingress(&ing);
+        }
+    }
+
+    /// Ingresses in `namespace` that reference Service `name` (or Secret
+    /// `name` when `secret` is set).
+    fn ingresses_referencing(&self, stores: &Stores, namespace: &str, name: &str, secret: bool) {
+        for ing in stores.ingresses.state() {
+            if ing.namespace().as_deref() != Some(namespace) {
+                continue;
+            }
+            let (services, secrets) = ingress_references(&ing);
+            let refs = if secret { secrets } else { services };
+            if refs.contains(name) {
+                self.ingress(&ing);
+            }
+        }
+    }
+}
+
+/// Create empty stores and their writers.
+pub fn stores() -> (Stores, Writers) {
+    let (services, w_services) = reflector::store();
+    let (ingresses, w_ingresses) = reflector::store();
+    let (nodes, w_nodes) = reflector::store();
+    let (slices, w_slices) = reflector::store();
+    let (secrets, w_secrets) = reflector::store();
+    let (ingress_classes, w_ingress_classes) = reflector::store();
+    let (lb_classes, w_lb_classes) = reflector::store();
+    (
+        Stores {
+            services,
+            ingresses,
+            nodes,
+            slices,
+            secrets,
+            ingress_classes,
+            lb_classes,
+        },
+        Writers {
+            services: w_services,
+            ingresses: w_ingresses,
+            nodes: w_nodes,
+            slices: w_slices,
+            secrets: w_secrets,
+            ingress_classes: w_ingress_classes,
+            lb_classes: w_lb_classes,
+        },
+    )
+}
+
+/// The write halves of [`Stores`], consumed by [`watchers`].
+pub struct Writers {
+    services: Writer<Service>,
+    ingresses: Writer<Ingress>,
+    nodes: Writer<Node>,
+    slices: Writer<EndpointSlice>,
+    secrets: Writer<Secret>,
+    ingress_classes: Writer<IngressClass>,
+    lb_classes: Writer<LoadBalancerClass>,
+}
+
+/// Run one reflector, calling `on_change` for every object that changed
+/// after its store was updated.
+fn reflect<K, F>(api: Api<K>, writer: Writer<K>, on_change: F) -> BoxFuture<'static, ()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    F: Fn(&K) + Send + 'static,
+{
+    let kind = K::kind(&()).to_string();
+    let stream = reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+    Box::pin(stream.for_each(move |event| {
+        match event {
+            Ok(Event::Apply(obj) | Event::InitApply(obj) | Event::Delete(obj)) => on_change(&obj),
+            Ok(Event::Init | Event::InitDone) => {}
+            Err(error) => tracing::warn!(%error, kind, "Watch failed; retrying with backoff"),
+        }
+        futures::future::ready(())
+    }))
+}
+
+use kube::runtime::{reflector::reflector, watcher::watcher};
+
+/// Every watch of the controller as one future (runs until dropped).
+pub fn watchers(client: Client, writers: Writers, stores: Stores, triggers: Triggers) -> impl Future<Output = ()> + Send {
+    let t = triggers.clone();
+    let s = stores.clone();
+    let services = reflect(Api::<Service>::all(client.clone()), writers.services, move |svc| {
+        t.service(svc);
+        let ns = svc.namespace().unwrap_or_default();
+        t.ingresses_referencing(&s, &ns, &svc.name_any(), false);
+    });
+
+    let t = triggers.clone();
+    let ingresses = reflect(Api::<Ingress>::all(client.clone()), writers.ingresses, move |ing| {
+        t.ingress(ing);
+    });
+
+    // Nodes change often (heartbeats, labels); only a change of the eligible
+    // backend set can change a load balancer, so only that triggers.
+    let t = triggers.clone();
+    let s = stores.clone();
+    let last: Mutex<Option<Vec<BackendNode>>> = Mutex::new(None);
+    let nodes = reflect(Api::<Node>::all(client.clone()), writers.nodes, move |_node| {
+        let now = eligible_nodes(&s.nodes());
+        let mut last = last.lock();
+        if last.as_ref() != Some(&now) {
+            let first = last.is_none();
+            *last = Some(now);
+            // The first computation happens during the initial list, before
+            // the controllers run; their own initial list covers every object.
+            if !first {
+                t.all_services(&s);
+                t.all_ingresses(&s);
+            }
+        }
+    });
+
+    let t = triggers.clone();
+    let s = stores.clone();
+    let slices = reflect(Api::<EndpointSlice>::all(client.clone()), writers.slices, move |slice| {
+        let ns = slice.namespace().unwrap_or_default();
+        if let Some(svc_name) = slice.labels().get(SERVICE_NAME_LABEL) {
+            if let Some(svc) = s.services.get(&ObjectRef::new(svc_name).within(&ns)) {
+                t.service(&svc);
+            }
+            t.ingresses_referencing(&s, &ns, svc_name, false);
+        }
+    });
+
+    let t = triggers.clone();
+    let s = stores.clone();
+    let secrets = reflect(Api::<Secret>::all(client.clone()), writers.secrets, move |secret| {
+        let ns = secret.namespace().unwrap_or_default();
+        t.ingresses_referencing(&s, &ns, &secret.name_any(), true);
+    });
+
+    let t = triggers.clone();
+    let s = stores.clone();
+    let ingress_classes = reflect(
+        Api::<IngressClass>::all(client.clone()),
+        writers.ingress_classes,
+        move |_ic| t.all_ingresses(&s),
+    );
+
+    let t = triggers;
+    let s = stores;
+    let lb_classes = reflect(Api::<LoadBalancerClass>::all(client), writers.lb_classes, move |_c| {
+        t.all_services(&s);
+        t.all_ingresses(&s);
+    });
+
+    async move {
+        futures::future::join_all([
+            services,
+            ingresses,
+            nodes,
+            slices,
+            secrets,
+            ingress_classes,
+            lb_classes,
+        ])
+        .await;
+    }
+}
+
+/// Wait until every store has its initial list.
+pub async fn synced(stores: &Stores) {
+    // `wait_until_ready` only fails when the writer is dropped, which means
+    // the watchers stopped; returning lets the caller notice that instead.
+    let _ = futures::join!(
+        stores.services.wait_until_ready(),
+        stores.ingresses.wait_until_ready(),
+        stores.nodes.wait_until_ready(),
+        stores.slices.wait_until_ready(),
+        stores.secrets.wait_until_ready(),
+        stores.ingress_classes.wait_until_ready(),
+        stores.lb_classes.wait_until_ready(),
+    );
+}
+
+/// Names of the classes currently defined.
+pub fn class_names(stores: &Stores) -> BTreeSet<String> {
+    stores.lb_classes.state().iter().map(|c| c.name_any()).collect()
+}
