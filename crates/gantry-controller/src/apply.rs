@@ -47,7 +47,14 @@ pub async fn ensure(
     provider: &Arc<dyn LoadBalancer>,
     desired: &DesiredLoadBalancer,
 ) -> Result<ObservedStatus> {
-    call(ctx, provider, &desired.class, "ensure", provider.ensure(desired)).await
+    call(
+        ctx,
+        provider,
+        &desired.class,
+        "ensure",
+        provider.ensure(desired),
+    )
+    .await
 }
 
 /// `LoadBalancer::plan`.
@@ -56,7 +63,14 @@ pub async fn plan(
     provider: &Arc<dyn LoadBalancer>,
     desired: &DesiredLoadBalancer,
 ) -> Result<Plan> {
-    call(ctx, provider, &desired.class, "plan", provider.plan(desired)).await
+    call(
+        ctx,
+        provider,
+        &desired.class,
+        "plan",
+        provider.plan(desired),
+    )
+    .await
 }
 
 /// `LoadBalancer::delete`.

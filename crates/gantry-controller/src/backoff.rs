@@ -53,7 +53,11 @@ impl Backoffs {
             .with_max_delay(self.config.max)
             .with_factor(2.0)
             .without_max_times();
-        if self.config.jitter { b.with_jitter() } else { b }
+        if self.config.jitter {
+            b.with_jitter()
+        } else {
+            b
+        }
     }
 
     /// The next delay for `uid`, growing on every call until [`Backoffs::reset`].

@@ -46,8 +46,18 @@ impl Wanted {
         Self {
             entries: vec![
                 (types::READY, true, reasons::ENSURED.into(), String::new()),
-                (types::PROGRESSING, false, reasons::AS_EXPECTED.into(), String::new()),
-                (types::DEGRADED, false, reasons::AS_EXPECTED.into(), String::new()),
+                (
+                    types::PROGRESSING,
+                    false,
+                    reasons::AS_EXPECTED.into(),
+                    String::new(),
+                ),
+                (
+                    types::DEGRADED,
+                    false,
+                    reasons::AS_EXPECTED.into(),
+                    String::new(),
+                ),
             ],
         }
     }
@@ -59,7 +69,12 @@ impl Wanted {
             entries: vec![
                 (types::READY, false, reason.into(), message.clone()),
                 (types::PROGRESSING, true, reason.into(), message),
-                (types::DEGRADED, false, reasons::AS_EXPECTED.into(), String::new()),
+                (
+                    types::DEGRADED,
+                    false,
+                    reasons::AS_EXPECTED.into(),
+                    String::new(),
+                ),
             ],
         }
     }
@@ -83,7 +98,12 @@ impl Wanted {
 
     /// Build the conditions, keeping `lastTransitionTime` from `existing`
     /// where the status did not flip.
-    pub fn build(&self, existing: &[Condition], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+    pub fn build(
+        &self,
+        existing: &[Condition],
+        generation: Option<i64>,
+        now: Timestamp,
+    ) -> Vec<Condition> {
         self.entries
             .iter()
             .map(|(type_, status, reason, message)| {
@@ -155,10 +175,18 @@ mod tests {
     #[test]
     fn transition_time_kept_unless_status_flips() {
         let first = Wanted::ready().build(&[], Some(1), at(100));
-        assert!(first.iter().all(|c| c.last_transition_time == Time(at(100))));
+        assert!(
+            first
+                .iter()
+                .all(|c| c.last_transition_time == Time(at(100)))
+        );
         // Same statuses later, new generation: times kept.
         let again = Wanted::ready().build(&first, Some(2), at(200));
-        assert!(again.iter().all(|c| c.last_transition_time == Time(at(100))));
+        assert!(
+            again
+                .iter()
+                .all(|c| c.last_transition_time == Time(at(100)))
+        );
         // Ready flips to False: only the flipped conditions get a new time.
         let failed = Wanted::failed("InvalidSpec", "bad", false).build(&again, Some(3), at(300));
         let time_of = |t: &str| {

@@ -55,7 +55,11 @@ pub async fn add<K: Target>(ctx: &Context, obj: &K) -> Result<()> {
         ]))?
     };
     report::api::<K>(ctx, obj)?
-        .patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
         .await
         .map_err(Error::AddFinalizer)?;
     Ok(())
@@ -72,7 +76,11 @@ pub async fn remove<K: Target>(ctx: &Context, obj: &K) -> Result<()> {
         { "op": "remove", "path": path },
     ]))?;
     match report::api::<K>(ctx, obj)?
-        .patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
         .await
     {
         Ok(_) => Ok(()),

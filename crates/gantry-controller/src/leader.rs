@@ -42,7 +42,11 @@ pub struct LeaderConfig {
 
 impl LeaderConfig {
     /// Defaults: 15s lease, 10s renew deadline, 2s retry.
-    pub fn new(lease_name: impl Into<String>, lease_namespace: impl Into<String>, identity: impl Into<String>) -> Self {
+    pub fn new(
+        lease_name: impl Into<String>,
+        lease_namespace: impl Into<String>,
+        identity: impl Into<String>,
+    ) -> Self {
         Self {
             lease_name: lease_name.into(),
             lease_namespace: lease_namespace.into(),
@@ -72,7 +76,9 @@ pub struct Elector {
 
 impl std::fmt::Debug for Elector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Elector").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Elector")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,7 +103,11 @@ impl Elector {
     pub async fn try_acquire_or_renew(&self) -> Result<Attempt> {
         let now = Timestamp::now();
         let name = &self.config.lease_name;
-        let existing = self.api.get_opt(name).await.map_err(|e| Error::Leader(format!("reading lease: {e}")))?;
+        let existing = self
+            .api
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::Leader(format!("reading lease: {e}")))?;
         let Some(mut lease) = existing else {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -124,8 +134,15 @@ impl Elector {
         let holder = spec.holder_identity.clone().unwrap_or_default();
         let mine = holder == self.config.identity;
         if !mine && !holder.is_empty() {
-            let duration = i64::from(spec.lease_duration_seconds.unwrap_or(secs(self.config.lease_duration)));
-            let renewed = spec.renew_time.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH);
+            let duration = i64::from(
+                spec.lease_duration_seconds
+                    .unwrap_or(secs(self.config.lease_duration)),
+            );
+            let renewed = spec
+                .renew_time
+                .as_ref()
+                .map(|t| t.0)
+                .unwrap_or(Timestamp::UNIX_EPOCH);
             let expires = renewed
                 .checked_add(SignedDuration::from_secs(duration))
                 .unwrap_or(Timestamp::MAX);
@@ -202,7 +219,11 @@ impl Elector {
         }
         spec.holder_identity = None;
         spec.renew_time = None;
-        if let Err(error) = self.api.replace(&self.config.lease_name, &PostParams::default(), &lease).await {
+        if let Err(error) = self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             tracing::warn!(%error, "Failed to release leader lease");
         }
     }

@@ -19,7 +19,9 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -113,8 +115,7 @@ fn crd() -> Result<(), Error> {
         if i > 0 {
             out.push_str("---\n");
         }
-        let yaml = serde_yaml::to_string(crd)
-            .map_err(|e| Error::ClientConfig(Box::new(e)))?;
+        let yaml = serde_yaml::to_string(crd).map_err(|e| Error::ClientConfig(Box::new(e)))?;
         out.push_str(&yaml);
     }
     print!("{out}");

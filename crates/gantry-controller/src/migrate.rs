@@ -39,13 +39,20 @@ pub async fn finish<K: Target>(
             EventType::Normal,
             reasons::MIGRATING,
             "Migrate",
-            format!("Load balancer in class {current:?} is ready; deleting the one in class {class:?}"),
+            format!(
+                "Load balancer in class {current:?} is ready; deleting the one in class {class:?}"
+            ),
             Some(format!("migrating:{class}->{current}")),
         )
         .await;
         let provider = apply::provider_for(ctx, class).await?;
         let outcome = apply::delete(ctx, &provider, class, owner).await?;
-        tracing::info!(from = class, to = current, ?outcome, "Migrated load balancer");
+        tracing::info!(
+            from = class,
+            to = current,
+            ?outcome,
+            "Migrated load balancer"
+        );
         ctx.memory.remove_placement(&owner.uid, class);
         report::event(
             ctx,

@@ -119,7 +119,10 @@ pub async fn plan(
 ) -> Result<Vec<PlanEntry>> {
     let scoped = |c: &Client| -> (Api<Service>, Api<Ingress>) {
         match &opts.namespace {
-            Some(ns) => (Api::namespaced(c.clone(), ns), Api::namespaced(c.clone(), ns)),
+            Some(ns) => (
+                Api::namespaced(c.clone(), ns),
+                Api::namespaced(c.clone(), ns),
+            ),
             None => (Api::all(c.clone()), Api::all(c.clone())),
         }
     };
@@ -223,7 +226,10 @@ pub fn render_text(entries: &[PlanEntry]) -> String {
         out.push_str("No Services or Ingresses are handled by Gantry.\n");
     }
     for e in entries {
-        out.push_str(&format!("{} {}/{} (class {}):\n", e.kind, e.namespace, e.name, e.class));
+        out.push_str(&format!(
+            "{} {}/{} (class {}):\n",
+            e.kind, e.namespace, e.name, e.class
+        ));
         for w in &e.warnings {
             out.push_str(&format!("  warning: {w}\n"));
         }
@@ -272,8 +278,14 @@ mod tests {
             ..base.clone()
         };
         let text = render_text(&[base, with_change, failed]);
-        assert!(text.contains("Service default/web (class local):\n  no changes"), "{text}");
+        assert!(
+            text.contains("Service default/web (class local):\n  no changes"),
+            "{text}"
+        );
         assert!(text.contains("  create listener g-web: port 80"), "{text}");
-        assert!(text.contains("  warning: unknown annotation\n  error: invalid spec: x"), "{text}");
+        assert!(
+            text.contains("  warning: unknown annotation\n  error: invalid spec: x"),
+            "{text}"
+        );
     }
 }

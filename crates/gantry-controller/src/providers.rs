@@ -102,7 +102,10 @@ pub struct ProviderRegistry {
 impl std::fmt::Debug for ProviderRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderRegistry")
-            .field("classes", &self.cache.read().keys().cloned().collect::<Vec<_>>())
+            .field(
+                "classes",
+                &self.cache.read().keys().cloned().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -125,14 +128,12 @@ impl ProviderRegistry {
         {
             return Ok(Arc::clone(&c.provider));
         }
-        let provider = self
-            .factory
-            .build(&name, &class.spec)
-            .await
-            .map_err(|e| Error::ProviderUnavailable {
+        let provider = self.factory.build(&name, &class.spec).await.map_err(|e| {
+            Error::ProviderUnavailable {
                 class: name.clone(),
                 message: e.0,
-            })?;
+            }
+        })?;
         self.cache.write().insert(
             name,
             Cached {

@@ -21,8 +21,9 @@ use crate::{
     conditions::{Wanted, reason_from_category, reasons as cond},
     context::{Context, FINALIZER},
     error::{Error, Result},
-    finalize, migrate,
+    finalize,
     memory::Ensured,
+    migrate,
     report::{self, reasons},
     status,
     target::Target,
@@ -37,7 +38,10 @@ const ERROR_KEY: &str = "error:";
 pub async fn reconcile<K: Target>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
     let kind = K::OWNER_KIND.as_str();
     let span = Span::current();
-    span.record("namespace", field::display(obj.namespace().unwrap_or_default()));
+    span.record(
+        "namespace",
+        field::display(obj.namespace().unwrap_or_default()),
+    );
     span.record("name", field::display(obj.name_any()));
     let _timer = ctx.metrics.reconcile_started(kind);
 
@@ -194,7 +198,10 @@ async fn ensure<K: Target>(obj: &K, ctx: &Context, class: &str) -> Result<Action
     let wanted = if observed.ready {
         Wanted::ready()
     } else {
-        Wanted::progressing(cond::PROVISIONING, "the provider reports the load balancer is not ready yet")
+        Wanted::progressing(
+            cond::PROVISIONING,
+            "the provider reports the load balancer is not ready yet",
+        )
     };
     report::write_status(ctx, obj, Some(addresses), Some(&wanted)).await?;
 

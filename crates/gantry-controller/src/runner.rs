@@ -48,7 +48,11 @@ impl std::fmt::Debug for GantryController {
 
 impl GantryController {
     /// A controller over `client` with providers from `factory`.
-    pub fn new(client: Client, config: ControllerConfig, factory: Arc<dyn ProviderFactory>) -> Self {
+    pub fn new(
+        client: Client,
+        config: ControllerConfig,
+        factory: Arc<dyn ProviderFactory>,
+    ) -> Self {
         Self {
             client,
             config,
@@ -81,8 +85,7 @@ impl GantryController {
         let shutdown: Shutdown = shutdown.boxed().shared();
         let server = match self.metrics_addr {
             Some(addr) => {
-                let (bound, serve) =
-                    server::bind(addr, self.metrics(), self.health()).await?;
+                let (bound, serve) = server::bind(addr, self.metrics(), self.health()).await?;
                 tracing::info!(%bound, "Serving metrics and health");
                 serve.boxed()
             }
@@ -155,7 +158,8 @@ impl GantryController {
             self.health.set(Phase::Running);
             tracing::info!("Caches synced; reconciling");
             let services = controller::<Service>(&stores.services, svc_rx, &ctx, shutdown.clone());
-            let ingresses = controller::<Ingress>(&stores.ingresses, ing_rx, &ctx, shutdown.clone());
+            let ingresses =
+                controller::<Ingress>(&stores.ingresses, ing_rx, &ctx, shutdown.clone());
             let gc_loop = gc_loop(&ctx);
             tokio::select! {
                 _ = futures::future::join(services, ingresses) => {}
@@ -220,7 +224,10 @@ async fn gc_loop(ctx: &Context) {
     loop {
         match gc::collect(ctx).await {
             Ok(report) if !report.deleted.is_empty() => {
-                tracing::info!(deleted = report.deleted.len(), "Orphan collection round done");
+                tracing::info!(
+                    deleted = report.deleted.len(),
+                    "Orphan collection round done"
+                );
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "Orphan collection round aborted"),
@@ -236,5 +243,7 @@ pub async fn run_controller(
     factory: Arc<dyn ProviderFactory>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    GantryController::new(client, config, factory).run(shutdown).await
+    GantryController::new(client, config, factory)
+        .run(shutdown)
+        .await
 }

@@ -210,11 +210,20 @@ pub struct Writers {
 /// after its store was updated.
 fn reflect<K, F>(api: Api<K>, writer: Writer<K>, on_change: F) -> BoxFuture<'static, ()>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
     F: Fn(&K) + Send + 'static,
 {
     let kind = K::kind(&()).to_string();
-    let stream = reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+    let stream = reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    );
     Box::pin(stream.for_each(move |event| {
         match event {
             Ok(Event::Apply(obj) | Event::InitApply(obj) | Event::Delete(obj)) => on_change(&obj),
@@ -228,58 +237,83 @@ where
 use kube::runtime::{reflector::reflector, watcher::watcher};
 
 /// Every watch of the controller as one future (runs until dropped).
-pub fn watchers(client: Client, writers: Writers, stores: Stores, triggers: Triggers) -> impl Future<Output = ()> + Send {
+pub fn watchers(
+    client: Client,
+    writers: Writers,
+    stores: Stores,
+    triggers: Triggers,
+) -> impl Future<Output = ()> + Send {
     let t = triggers.clone();
     let s = stores.clone();
-    let services = reflect(Api::<Service>::all(client.clone()), writers.services, move |svc| {
-        t.service(svc);
-        let ns = svc.namespace().unwrap_or_default();
-        t.ingresses_referencing(&s, &ns, &svc.name_any(), false);
-    });
+    let services = reflect(
+        Api::<Service>::all(client.clone()),
+        writers.services,
+        move |svc| {
+            t.service(svc);
+            let ns = svc.namespace().unwrap_or_default();
+            t.ingresses_referencing(&s, &ns, &svc.name_any(), false);
+        },
+    );
 
     let t = triggers.clone();
-    let ingresses = reflect(Api::<Ingress>::all(client.clone()), writers.ingresses, move |ing| {
-        t.ingress(ing);
-    });
+    let ingresses = reflect(
+        Api::<Ingress>::all(client.clone()),
+        writers.ingresses,
+        move |ing| {
+            t.ingress(ing);
+        },
+    );
 
     // Nodes change often (heartbeats, labels); only a change of the eligible
     // backend set can change a load balancer, so only that triggers.
     let t = triggers.clone();
     let s = stores.clone();
     let last: Mutex<Option<Vec<BackendNode>>> = Mutex::new(None);
-    let nodes = reflect(Api::<Node>::all(client.clone()), writers.nodes, move |_node| {
-        let now = eligible_nodes(&s.nodes());
-        let mut last = last.lock();
-        if last.as_ref() != Some(&now) {
-            let first = last.is_none();
-            *last = Some(now);
-            // The first computation happens during the initial list, before
-            // the controllers run; their own initial list covers every object.
-            if !first {
-                t.all_services(&s);
-                t.all_ingresses(&s);
+    let nodes = reflect(
+        Api::<Node>::all(client.clone()),
+        writers.nodes,
+        move |_node| {
+            let now = eligible_nodes(&s.nodes());
+            let mut last = last.lock();
+            if last.as_ref() != Some(&now) {
+                let first = last.is_none();
+                *last = Some(now);
+                // The first computation happens during the initial list, before
+                // the controllers run; their own initial list covers every object.
+                if !first {
+                    t.all_services(&s);
+                    t.all_ingresses(&s);
+                }
             }
-        }
-    });
+        },
+    );
 
     let t = triggers.clone();
     let s = stores.clone();
-    let slices = reflect(Api::<EndpointSlice>::all(client.clone()), writers.slices, move |slice| {
-        let ns = slice.namespace().unwrap_or_default();
-        if let Some(svc_name) = slice.labels().get(SERVICE_NAME_LABEL) {
-            if let Some(svc) = s.services.get(&ObjectRef::new(svc_name).within(&ns)) {
-                t.service(&svc);
+    let slices = reflect(
+        Api::<EndpointSlice>::all(client.clone()),
+        writers.slices,
+        move |slice| {
+            let ns = slice.namespace().unwrap_or_default();
+            if let Some(svc_name) = slice.labels().get(SERVICE_NAME_LABEL) {
+                if let Some(svc) = s.services.get(&ObjectRef::new(svc_name).within(&ns)) {
+                    t.service(&svc);
+                }
+                t.ingresses_referencing(&s, &ns, svc_name, false);
             }
-            t.ingresses_referencing(&s, &ns, svc_name, false);
-        }
-    });
+        },
+    );
 
     let t = triggers.clone();
     let s = stores.clone();
-    let secrets = reflect(Api::<Secret>::all(client.clone()), writers.secrets, move |secret| {
-        let ns = secret.namespace().unwrap_or_default();
-        t.ingresses_referencing(&s, &ns, &secret.name_any(), true);
-    });
+    let secrets = reflect(
+        Api::<Secret>::all(client.clone()),
+        writers.secrets,
+        move |secret| {
+            let ns = secret.namespace().unwrap_or_default();
+            t.ingresses_referencing(&s, &ns, &secret.name_any(), true);
+        },
+    );
 
     let t = triggers.clone();
     let s = stores.clone();
@@ -291,10 +325,14 @@ pub fn watchers(client: Client, writers: Writers, stores: Stores, triggers: Trig
 
     let t = triggers;
     let s = stores;
-    let lb_classes = reflect(Api::<LoadBalancerClass>::all(client), writers.lb_classes, move |_c| {
-        t.all_services(&s);
-        t.all_ingresses(&s);
-    });
+    let lb_classes = reflect(
+        Api::<LoadBalancerClass>::all(client),
+        writers.lb_classes,
+        move |_c| {
+            t.all_services(&s);
+            t.all_ingresses(&s);
+        },
+    );
 
     async move {
         futures::future::join_all([
@@ -327,5 +365,10 @@ pub async fn synced(stores: &Stores) {
 
 /// Names of the classes currently defined.
 pub fn class_names(stores: &Stores) -> BTreeSet<String> {
-    stores.lb_classes.state().iter().map(|c| c.name_any()).collect()
+    stores
+        .lb_classes
+        .state()
+        .iter()
+        .map(|c| c.name_any())
+        .collect()
 }

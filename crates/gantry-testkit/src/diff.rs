@@ -112,10 +112,11 @@ impl Differ<'_> {
         Change {
             action,
             resource: resource.to_string(),
-            name: self
-                .lb
-                .owner
-                .resource_name(&self.lb.class, &format!("{resource}-{role}"), NAME_LEN),
+            name: self.lb.owner.resource_name(
+                &self.lb.class,
+                &format!("{resource}-{role}"),
+                NAME_LEN,
+            ),
             detail: detail.to_string(),
         }
     }

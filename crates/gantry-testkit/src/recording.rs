@@ -287,7 +287,11 @@ impl RecordingProvider {
 /// Take one fault matching `op`. Untargeted faults never apply to
 /// `list_owned` (`only_targeted`), so startup listing is not disturbed by a
 /// fault meant for the next write.
-fn take_fault(faults: &mut VecDeque<Fault>, op: Option<Op>, only_targeted: bool) -> Option<FaultKind> {
+fn take_fault(
+    faults: &mut VecDeque<Fault>,
+    op: Option<Op>,
+    only_targeted: bool,
+) -> Option<FaultKind> {
     let idx = faults.iter().position(|f| match f.op {
         Some(o) => Some(o) == op,
         None => !only_targeted,
