@@ -182,8 +182,9 @@ pub(crate) fn is_path_char(c: u8) -> bool {
 }
 
 /// Check an absolute HTTP path: starts with `/`, allowed characters only,
-/// `%` followed by two hex digits, no `.` or `..` segments.
-pub(crate) fn check_path(path: &str) -> Result<(), String> {
+/// `%` followed by two hex digits, no `.` or `..` segments. Used for
+/// annotation values and for Ingress paths alike; the error is the reason.
+pub fn check_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err("must start with '/'".into());
     }

@@ -46,7 +46,8 @@ pub struct ServiceInputs<'a> {
     pub class: &'a LoadBalancerClassSpec,
     /// All Nodes (eligibility is decided here).
     pub nodes: &'a [Node],
-    /// EndpointSlices of this Service (label `kubernetes.io/service-name`).
+    /// EndpointSlices of this Service (label `kubernetes.io/service-name`);
+    /// slices of other Services or namespaces are ignored if passed.
     pub slices: &'a [EndpointSlice],
 }
 
@@ -65,7 +66,9 @@ pub struct IngressInputs<'a> {
     pub services: &'a [Service],
     /// The TLS Secrets the Ingress names (same namespace only).
     pub secrets: &'a [Secret],
-    /// EndpointSlices of the backend Services (for `Local` policy).
+    /// EndpointSlices of the backend Services. Not read today: a backend
+    /// with `externalTrafficPolicy: Local` is health-checked on its
+    /// `healthCheckNodePort`, which kube-proxy answers only where endpoints are.
     pub slices: &'a [EndpointSlice],
 }
 
