@@ -1,0 +1,305 @@
+//! The HTTP(S) server of one L7 listener: hyper-util's auto server over
+//! plain TCP or rustls, with the limits that keep slow or hostile clients
+//! from holding resources.
+//!
+//! Deadlines, from accept:
+//! - the TLS handshake and the first request head must complete within
+//!   `header_read_timeout`, even when the client sends nothing at all (the
+//!   auto server's protocol sniffing has no timer of its own, so the
+//!   connection task enforces this one);
+//! - every later HTTP/1 request head has hyper's `header_read_timeout`
+//!   (driven by `TokioTimer`), which also bounds idle keep-alive;
+//! - no byte in either direction for `idle_timeout` closes the connection.
+//!
+//! Framing is hyper's alone: oversized heads and too many headers get 431,
+//! invalid framing 400. A request with both `Content-Length` and
+//! `Transfer-Encoding` is read as chunked (the length is discarded), never
+//! forwarded with both, and hyper closes the connection after answering it.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
+use rustls::ServerConfig;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    time::Instant,
+};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    forward::{Forwarder, ResponseBody, add_forwarded, local_response, strip_hop_by_hop},
+    routes::RouteTable,
+};
+use crate::{
+    io::{MeteredIo, idle_expired},
+    listener::ListenerEnv,
+    metrics::{Metrics, RequestLabels, status_class},
+    plan::SourceRanges,
+};
+
+/// Most concurrent HTTP/2 streams per connection.
+const MAX_CONCURRENT_STREAMS: u32 = 250;
+
+/// What an L7 listener serves; swapped on reload.
+#[derive(Debug)]
+pub(crate) struct L7Config {
+    /// Routes of the objects on this listener.
+    pub routes: RouteTable,
+    /// TLS, for HTTPS listeners.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// Admitted at accept: the union of the objects' ranges.
+    pub ranges: SourceRanges,
+}
+
+/// HTTP limits and shared machinery of all L7 listeners.
+#[derive(Debug)]
+pub(crate) struct HttpShared {
+    /// Request head deadline.
+    pub header_read_timeout: Duration,
+    /// Largest request head, bytes.
+    pub max_header_bytes: usize,
+    /// Most header fields.
+    pub max_headers: usize,
+    /// Client towards nodes.
+    pub forwarder: Forwarder,
+    /// Request counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Accepts until `stop` fires.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    config: Arc<ArcSwap<L7Config>>,
+    env: Arc<ListenerEnv>,
+    shared: Arc<HttpShared>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if !config.load().ranges.allows(peer.ip()) {
+                    env.rejected.inc();
+                    continue;
+                }
+                env.connections.inc();
+                let _ = stream.set_nodelay(true);
+                env.tracker.spawn(connection(
+                    stream,
+                    peer,
+                    config.clone(),
+                    env.clone(),
+                    shared.clone(),
+                ));
+            }
+            Err(error) => {
+                tracing::warn!(frontend = %env.frontend, %error, "Accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<ArcSwap<L7Config>>,
+    env: Arc<ListenerEnv>,
+    shared: Arc<HttpShared>,
+) {
+    let deadline = Instant::now() + shared.header_read_timeout;
+    let activity = env.activity();
+    let io = MeteredIo::new(stream, activity.clone());
+    let tls = config.load().tls.clone();
+    let idle = idle_expired(activity, env.idle_timeout);
+    match tls {
+        None => serve(io, peer, false, None, config, env, shared, deadline, idle).await,
+        Some(tls) => {
+            let handshake = TlsAcceptor::from(tls).accept(io);
+            let stream = tokio::select! {
+                r = tokio::time::timeout_at(deadline, handshake) => match r {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+                () = env.closing.cancelled() => return,
+            };
+            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            serve(
+                stream, peer, true, alpn, config, env, shared, deadline, idle,
+            )
+            .await;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve<I>(
+    io: I,
+    peer: SocketAddr,
+    https: bool,
+    alpn: Option<Vec<u8>>,
+    config: Arc<ArcSwap<L7Config>>,
+    env: Arc<ListenerEnv>,
+    shared: Arc<HttpShared>,
+    deadline: Instant,
+    idle: impl Future<Output = ()>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.header_read_timeout)
+        .max_buf_size(shared.max_header_bytes.max(8192))
+        .max_headers(shared.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(u32::try_from(shared.max_header_bytes).unwrap_or(u32::MAX));
+    // With TLS, ALPN has already chosen the protocol; no need to sniff.
+    let builder = match alpn.as_deref() {
+        Some(b"h2") => builder.http2_only(),
+        Some(_) => builder.http1_only(),
+        None if https => builder.http1_only(),
+        None => builder,
+    };
+    let seen_request = Arc::new(AtomicBool::new(false));
+    let service = {
+        let seen_request = seen_request.clone();
+        let frontend = env.frontend.clone();
+        service_fn(move |req: Request<Incoming>| {
+            seen_request.store(true, Ordering::Release);
+            let config = config.clone();
+            let shared = shared.clone();
+            let frontend = frontend.clone();
+            async move {
+                let resp = handle(req, peer, https, &config, &shared).await;
+                let class = status_class(resp.status());
+                shared
+                    .metrics
+                    .requests
+                    .get_or_create(&RequestLabels { frontend, class })
+                    .inc();
+                Ok::<_, Infallible>(resp)
+            }
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::pin!(idle);
+    let first_request = async {
+        tokio::time::sleep_until(deadline).await;
+        if seen_request.load(Ordering::Acquire) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(first_request);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(error) = r {
+                    tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            () = &mut first_request => {
+                tracing::debug!(%peer, "No request head before the deadline");
+                return;
+            }
+            () = &mut idle => return,
+            () = env.draining.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = env.closing.cancelled() => return,
+        }
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    https: bool,
+    config: &ArcSwap<L7Config>,
+    shared: &HttpShared,
+) -> Response<ResponseBody> {
+    let config = config.load_full();
+    let Some(authority) = request_authority(&req) else {
+        return local_response(StatusCode::BAD_REQUEST, "missing host\n");
+    };
+    let host = authority.host().trim_end_matches('.').to_owned();
+    let Some(routed) = config.routes.route(&host, req.uri().path()) else {
+        return local_response(StatusCode::NOT_FOUND, "not found\n");
+    };
+    if !routed.site.ranges.allows(peer.ip()) {
+        return local_response(StatusCode::FORBIDDEN, "forbidden\n");
+    }
+    if !https && routed.site.ssl_redirect {
+        return redirect(&authority, &req);
+    }
+    let Some(backend) = routed.backend.cloned() else {
+        return local_response(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let mut req = req;
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers);
+    add_forwarded(headers, peer.ip(), https, authority.as_str());
+    if !headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(header::HOST, v);
+    }
+    shared.forwarder.forward(req, &backend).await
+}
+
+/// The request's authority: the URI's (HTTP/2, absolute form) or `Host`.
+fn request_authority(req: &Request<Incoming>) -> Option<http::uri::Authority> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.clone());
+    }
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    // A Host with userinfo is not a host; refuse rather than reinterpret.
+    if host.contains('@') {
+        return None;
+    }
+    host.parse().ok()
+}
+
+fn redirect(authority: &http::uri::Authority, req: &Request<Incoming>) -> Response<ResponseBody> {
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("https://{}{path}", authority.host());
+    let mut resp = local_response(StatusCode::PERMANENT_REDIRECT, "redirecting to https\n");
+    match HeaderValue::from_str(&location) {
+        Ok(v) => {
+            resp.headers_mut().insert(header::LOCATION, v);
+            resp
+        }
+        Err(_) => local_response(StatusCode::BAD_REQUEST, "bad host\n"),
+    }
+}

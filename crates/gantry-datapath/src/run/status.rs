@@ -1,0 +1,95 @@
+//! Reporting: each instance merge-patches only `status.nodes.<its node>` on
+//! the `/status` subresource, so instances never overwrite each other, and
+//! only when the entry would change, so status writes do not cause churn.
+
+use std::collections::BTreeMap;
+
+use gantry_model::local::{LocalLoadBalancer, LocalNodeStatus};
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
+
+use crate::{config::Readiness, error::DatapathError};
+
+/// Field manager of status patches.
+pub const FIELD_MANAGER: &str = "gantry-datapath";
+
+/// Patches this node's entries.
+pub(crate) struct StatusReporter {
+    api: Api<LocalLoadBalancer>,
+    node: String,
+    /// What was last written successfully, by object name, with the UID it
+    /// was written to (a re-created object starts blank).
+    written: BTreeMap<String, (Option<String>, LocalNodeStatus)>,
+}
+
+impl StatusReporter {
+    /// A reporter for `node`.
+    pub fn new(api: Api<LocalLoadBalancer>, node: String) -> Self {
+        Self {
+            api,
+            node,
+            written: BTreeMap::new(),
+        }
+    }
+
+    /// Writes the entries of `readiness` that differ from both what the
+    /// objects show and what was last written.
+    pub async fn report(
+        &mut self,
+        objects: &BTreeMap<String, LocalLoadBalancer>,
+        readiness: &BTreeMap<String, Readiness>,
+    ) {
+        self.written.retain(|name, _| objects.contains_key(name));
+        for (name, r) in readiness {
+            let Some(obj) = objects.get(name) else {
+                continue;
+            };
+            let want = LocalNodeStatus {
+                observed_generation: r.generation,
+                ready: r.ready,
+                message: r.message.clone(),
+            };
+            let uid = obj.metadata.uid.clone();
+            let shown = obj.status.as_ref().and_then(|s| s.nodes.get(&self.node));
+            let written = self
+                .written
+                .get(name)
+                .is_some_and(|(u, w)| *u == uid && *w == want);
+            if shown == Some(&want) || written {
+                continue;
+            }
+            match self.patch(name, &want).await {
+                Ok(()) => {
+                    self.written.insert(name.clone(), (uid, want));
+                }
+                Err(error) => tracing::warn!(%error, "Status not written; will retry"),
+            }
+        }
+    }
+
+    async fn patch(&self, name: &str, status: &LocalNodeStatus) -> Result<(), DatapathError> {
+        // `message: null` removes a stale message under merge-patch rules.
+        let patch = serde_json::json!({
+            "status": { "nodes": { &self.node: {
+                "observedGeneration": status.observed_generation,
+                "ready": status.ready,
+                "message": status.message,
+            }}}
+        });
+        let params = PatchParams::apply(FIELD_MANAGER);
+        match self
+            .api
+            .patch_status(name, &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(source) => Err(DatapathError::PatchStatus {
+                name: name.to_owned(),
+                source,
+            }),
+        }
+    }
+}
