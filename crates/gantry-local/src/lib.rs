@@ -1,0 +1,117 @@
+//! Gantry's bare-metal provider.
+//!
+//! This is the "apply" step of the pipeline (watch -> translate -> plan ->
+//! apply -> report) for classes of provider `local`. There is no cloud to
+//! call: a balancer is one cluster-scoped `LocalLoadBalancer` object holding
+//! its address, listeners or routes and backend nodes. The datapath instances
+//! watch those objects, serve them, and report per node under `status.nodes`,
+//! which is where readiness comes from.
+//!
+//! Addresses come from the class's pools (`mode: l2`) or are the backend
+//! nodes' own (`mode: nodeAddresses`). The published objects are the only
+//! allocation record, so a restarted provider rebuilds what is taken from
+//! them; an address, once given, stays with its balancer until the balancer
+//! is deleted.
+
+// Internal steps return the trait's `ProviderError` so that they compose
+// with `?`; its size is the model's choice, not something to box here.
+#![allow(clippy::result_large_err)]
+
+mod build;
+mod diff;
+mod error;
+mod index;
+mod labels;
+mod pool;
+mod provider;
+
+use std::time::Duration;
+
+use gantry_model::class::{LocalMode, LocalSettings};
+use kube::Api;
+use tokio::sync::Mutex;
+
+pub use crate::{
+    error::LocalError,
+    labels::{ANNOTATION_SHARED_IP_KEY, label_value},
+};
+use crate::{index::Index, pool::Pools};
+
+/// Deadline of every Kubernetes API call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `local` provider for one `LoadBalancerClass`.
+pub struct LocalProvider {
+    /// Cluster-scoped `LocalLoadBalancer` objects.
+    api: Api<gantry_model::local::LocalLoadBalancer>,
+    /// Written into the cluster label of every object.
+    cluster_id: String,
+    /// The class served.
+    class: String,
+    /// How addresses reach the network.
+    mode: LocalMode,
+    /// Parsed pools (empty in `nodeAddresses` mode).
+    pools: Pools,
+    /// Which addresses are taken; `None` until first used, and again after
+    /// a failed write whose outcome is unknown. Holding the lock for a whole
+    /// ensure keeps two ensures of this class from picking the same address.
+    index: Mutex<Option<Index>>,
+    /// Deadline per API call.
+    timeout: Duration,
+}
+
+impl LocalProvider {
+    /// A provider for `class_name` in cluster `cluster_id`.
+    pub fn new(
+        client: kube::Client,
+        cluster_id: impl Into<String>,
+        class_name: impl Into<String>,
+        settings: LocalSettings,
+    ) -> Result<Self, LocalError> {
+        let cluster_id = cluster_id.into();
+        let class = class_name.into();
+        if cluster_id.is_empty() {
+            return Err(LocalError::EmptyClusterId);
+        }
+        if class.is_empty() {
+            return Err(LocalError::EmptyClass);
+        }
+        let pools = Pools::parse(&settings.pools).map_err(|source| LocalError::BadPool {
+            class: class.clone(),
+            source,
+        })?;
+        if settings.mode == LocalMode::L2 && pools.is_empty() {
+            return Err(LocalError::NoPools { class });
+        }
+        Ok(Self {
+            api: Api::all(client),
+            cluster_id,
+            class,
+            mode: settings.mode,
+            pools,
+            index: Mutex::new(None),
+            timeout: CALL_TIMEOUT,
+        })
+    }
+
+    /// The class this provider serves.
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+
+    /// The cluster id written into ownership labels.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+}
+
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider")
+            .field("cluster_id", &self.cluster_id)
+            .field("class", &self.class)
+            .field("mode", &self.mode)
+            .field("pools", &self.pools.to_string())
+            .finish_non_exhaustive()
+    }
+}
