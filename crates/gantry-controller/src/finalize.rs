@@ -39,29 +39,37 @@ fn json_patch(value: serde_json::Value) -> Result<json_patch::Patch> {
     serde_json::from_value(value).map_err(Error::SerializePatch)
 }
 
-/// Add our finalizer. The `test` operation makes a concurrent edit of the
-/// list fail (and retry) instead of duplicating or dropping an entry.
+/// Add our finalizer without losing a concurrent edit of the list: on an
+/// empty list, a merge patch guarded by the `resourceVersion` we read; on a
+/// non-empty one, a JSON patch whose `test` operation fails (and retries)
+/// instead of duplicating or dropping an entry.
 pub async fn add<K: Target>(ctx: &Context, obj: &K) -> Result<()> {
     let current = obj.finalizers();
-    let patch = if current.is_empty() {
-        json_patch(json!([
-            { "op": "test", "path": "/metadata/finalizers", "value": null },
-            { "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] },
-        ]))?
-    } else {
-        json_patch(json!([
-            { "op": "test", "path": "/metadata/finalizers", "value": current },
-            { "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER },
-        ]))?
-    };
-    report::api::<K>(ctx, obj)?
-        .patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::<()>::Json(patch),
+    let api = report::api::<K>(ctx, obj)?;
+    let name = obj.name_any();
+    let pp = PatchParams::default();
+    let result = if current.is_empty() {
+        let rv = obj
+            .meta()
+            .resource_version
+            .clone()
+            .ok_or(Error::MissingObjectKey(".metadata.resourceVersion"))?;
+        api.patch(
+            &name,
+            &pp,
+            &Patch::Merge(json!({
+                "metadata": { "resourceVersion": rv, "finalizers": [FINALIZER] }
+            })),
         )
         .await
-        .map_err(Error::AddFinalizer)?;
+    } else {
+        let patch = json_patch(json!([
+            { "op": "test", "path": "/metadata/finalizers", "value": current },
+            { "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER },
+        ]))?;
+        api.patch(&name, &pp, &Patch::<()>::Json(patch)).await
+    };
+    result.map_err(Error::AddFinalizer)?;
     Ok(())
 }
 

@@ -122,8 +122,8 @@ impl Differ<'_> {
     }
 
     fn backends(&self, a: &[BackendNode], b: &[BackendNode], out: &mut Vec<Change>) {
-        let a: BTreeSet<&T> = a.iter().collect();
-        let b: BTreeSet<&T> = b.iter().collect();
+        let a: BTreeSet<&BackendNode> = a.iter().collect();
+        let b: BTreeSet<&BackendNode> = b.iter().collect();
         if a == b {
             return;
         }
