@@ -36,7 +36,7 @@ pub fn types_for(crd: &Value) -> Result<Vec<ResourceType>, Vec<Cause>> {
         causes.push(Cause::invalid(
             "metadata.name",
             &json!(name),
-            &format!("must be spec.names.plural+\".\"+spec.group"),
+            "must be spec.names.plural+\".\"+spec.group",
         ));
     }
     let scope = spec["scope"].as_str().unwrap_or("");

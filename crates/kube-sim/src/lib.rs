@@ -17,6 +17,7 @@ pub mod error;
 pub mod faults;
 pub mod kubeconfig;
 pub mod object;
+pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod router;

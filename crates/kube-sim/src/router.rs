@@ -15,6 +15,7 @@ use crate::{
     discovery,
     error::ApiError,
     faults::{FaultRequest, Faults},
+    openapi,
     patch::PatchKind,
     server::Shared,
     table, watch,
@@ -123,7 +124,7 @@ fn parse_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> &'a str {
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> &str {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -152,6 +153,22 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             }
             .execute(request);
             return Ok(json_response(200, &json!({"status": "ok"})));
+        }
+        (&Method::GET, ["openapi", "v3"]) => {
+            return Ok(json_response(
+                200,
+                &openapi::index(&shared.state.lock().registry),
+            ));
+        }
+        (&Method::GET, ["openapi", "v3", "api", v]) => {
+            return openapi::group_version(&shared.state.lock().registry, "", v)
+                .map(|d| json_response(200, &d))
+                .ok_or_else(ApiError::no_route);
+        }
+        (&Method::GET, ["openapi", "v3", "apis", g, v]) => {
+            return openapi::group_version(&shared.state.lock().registry, g, v)
+                .map(|d| json_response(200, &d))
+                .ok_or_else(ApiError::no_route);
         }
         (&Method::GET, ["api"]) => {
             return Ok(json_response(
@@ -218,9 +235,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
         (&Method::DELETE, true) => "delete",
         (&Method::DELETE, false) => "deletecollection",
         _ => {
-            return Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource"
-            )));
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
         }
     };
     let latency = shared.faults.latency();

@@ -141,7 +141,10 @@ fn json_path(o: &Value, path: &str) -> Value {
 }
 
 /// Column definitions and a row builder for a type.
-fn columns(rt: &ResourceType) -> (Vec<Value>, Box<dyn Fn(&Value) -> Vec<Value> + '_>) {
+/// Builds the cells of one row.
+type RowFn<'a> = Box<dyn Fn(&Value) -> Vec<Value> + 'a>;
+
+fn columns(rt: &ResourceType) -> (Vec<Value>, RowFn<'_>) {
     let name = col("Name", "string", "name", 0);
     let age_col = col("Age", "string", "", 0);
     if let Some(info) = &rt.custom {

@@ -225,7 +225,6 @@ pub fn delete_at(
         }
         return Deleted::Pending(obj);
     }
-    let _ = orphan;
     match finalize_with(st, group, plural, key, ns, name, None, orphan) {
         Some(o) => Deleted::Gone(o),
         None => Deleted::Missing,

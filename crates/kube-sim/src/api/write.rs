@@ -334,10 +334,11 @@ fn commit(
                 }
             }
         }
-        if mode == Mode::Update && !meta.contains_key("managedFields") {
-            if let Some(m) = old_meta.get("managedFields") {
-                meta.insert("managedFields".into(), m.clone());
-            }
+        if mode == Mode::Update
+            && !meta.contains_key("managedFields")
+            && let Some(m) = old_meta.get("managedFields")
+        {
+            meta.insert("managedFields".into(), m.clone());
         }
     }
     if object::is_deleting(old) {
