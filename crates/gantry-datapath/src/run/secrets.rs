@@ -16,13 +16,17 @@ use crate::{config::TlsMaterial, error::DatapathError};
 /// How often cached Secrets are read again.
 pub const REFRESH: Duration = Duration::from_secs(30);
 
-/// Result of reading one Secret.
-type Read = Result<(Vec<u8>, Vec<u8>), String>;
+/// `tls.crt` and `tls.key` of one Secret.
+type Pem = (Vec<u8>, Vec<u8>);
 
-/// Secrets read since the last refresh.
+/// Result of reading one Secret: its PEM, or the problem to report.
+type Read = Result<Pem, String>;
+
+/// Secrets read since the last refresh. Only successful reads are kept: a
+/// missing Secret is asked for again on the next apply.
 pub(crate) struct SecretCache {
     client: Client,
-    cache: BTreeMap<(String, String), Read>,
+    cache: BTreeMap<(String, String), Pem>,
 }
 
 impl SecretCache {
@@ -53,18 +57,23 @@ impl SecretCache {
         for tls in &l7.tls {
             let key = (namespace.clone(), tls.secret_name.clone());
             if !self.cache.contains_key(&key) {
-                let read = self.read(namespace, &tls.secret_name).await;
-                self.cache.insert(key.clone(), read);
+                match self.read(namespace, &tls.secret_name).await {
+                    Ok(read) => {
+                        self.cache.insert(key.clone(), read);
+                    }
+                    Err(problem) => {
+                        problems.push(problem);
+                        continue;
+                    }
+                }
             }
-            match self.cache.get(&key) {
-                Some(Ok((cert, private))) => materials.push(TlsMaterial {
+            if let Some((cert, private)) = self.cache.get(&key) {
+                materials.push(TlsMaterial {
                     secret_name: tls.secret_name.clone(),
                     hosts: tls.hosts.clone(),
                     cert_pem: cert.clone(),
                     key_pem: private.clone(),
-                }),
-                Some(Err(problem)) => problems.push(problem.clone()),
-                None => {}
+                });
             }
         }
         (materials, problems)

@@ -287,6 +287,13 @@ impl HttpNode {
     }
 }
 
+impl HttpNode {
+    /// Stops accepting: new connections are refused.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
 impl Drop for HttpNode {
     fn drop(&mut self) {
         self.task.abort();
