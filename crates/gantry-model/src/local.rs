@@ -80,7 +80,7 @@ pub struct LocalNode {
 }
 
 /// Health check against a node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum LocalHealthCheck {
     /// TCP connect to the node port.
@@ -92,6 +92,28 @@ pub enum LocalHealthCheck {
         /// Request path.
         path: String,
     },
+}
+
+// Written out by hand: kube's structural-schema rewrite hoists variant
+// properties into one object and panics when the variants of an internally
+// tagged enum give the tag different values. The wire format is unchanged.
+impl JsonSchema for LocalHealthCheck {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LocalHealthCheck".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How node health is checked: `tcp` connects to the node port; `http` GETs `path` on `port` and is healthy on 2xx.",
+            "type": "object",
+            "properties": {
+                "type": { "type": "string", "enum": ["tcp", "http"] },
+                "port": { "type": "integer", "format": "uint16", "minimum": 0, "maximum": 65535 },
+                "path": { "type": "string" }
+            },
+            "required": ["type"]
+        })
+    }
 }
 
 /// One passthrough listener.
@@ -202,4 +224,38 @@ pub struct LocalNodeStatus {
     /// Why not, when not ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    #[test]
+    fn crd_schema_is_structural_and_names_both_checks() {
+        let crd = LocalLoadBalancer::crd();
+        let json = serde_json::to_string(&crd).expect("json");
+        assert!(json.contains(r#""enum":["tcp","http"]"#), "{json}");
+    }
+
+    #[test]
+    fn health_checks_keep_their_wire_format() {
+        for (check, wire) in [
+            (LocalHealthCheck::Tcp, r#"{"type":"tcp"}"#),
+            (
+                LocalHealthCheck::Http {
+                    port: 32000,
+                    path: "/healthz".into(),
+                },
+                r#"{"type":"http","port":32000,"path":"/healthz"}"#,
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&check).expect("json"), wire);
+            assert_eq!(
+                serde_json::from_str::<LocalHealthCheck>(wire).expect("parse"),
+                check
+            );
+        }
+    }
 }
