@@ -94,6 +94,12 @@ impl LocalProvider {
         })
     }
 
+    /// Use `limit` instead of [`CALL_TIMEOUT`] as the deadline of each API call.
+    pub fn with_call_timeout(mut self, limit: Duration) -> Self {
+        self.timeout = limit;
+        self
+    }
+
     /// The class this provider serves.
     pub fn class(&self) -> &str {
         &self.class

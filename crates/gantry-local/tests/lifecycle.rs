@@ -37,12 +37,15 @@ async fn plan_then_ensure_then_nothing_to_do() {
     p.ensure(&web.0).await.expect("ensure");
     let before = env.llbs().get(&web.object_name()).await.expect("object");
     assert!(p.plan(&web.0).await.expect("plan").is_empty());
-    p.ensure(&web.0).await.expect("again");
+    // Any write from here on fails, so success proves there was none.
+    env.forbid_writes();
+    p.ensure(&web.0).await.expect("again, without writing");
     // A restarted provider must not rewrite either.
     env.provider(&["192.0.2.0/30"])
         .ensure(&web.0)
         .await
-        .expect("restart");
+        .expect("restart, without writing");
+    env.allow_writes();
     let after = env.llbs().get(&web.object_name()).await.expect("object");
     assert_eq!(
         before.metadata.resource_version,

@@ -84,6 +84,38 @@ impl Env {
             .items
     }
 
+    /// Fail every write to `LocalLoadBalancer` objects until `allow_writes`:
+    /// a call that succeeds meanwhile provably wrote nothing.
+    pub fn forbid_writes(&self) {
+        for verb in ["create", "update", "patch", "delete"] {
+            self.sim.faults().fail_next(
+                usize::MAX,
+                500,
+                kube_sim::FaultMatcher {
+                    verb: Some(verb),
+                    resource: Some("localloadbalancers"),
+                },
+            );
+        }
+    }
+
+    /// Undo [`Env::forbid_writes`] and any other injected fault.
+    pub fn allow_writes(&self) {
+        self.sim.faults().clear();
+    }
+
+    /// Fail the next `n` requests of `verb` on `LocalLoadBalancer` objects with `status`.
+    pub fn fail_next(&self, n: usize, verb: &str, status: u16) {
+        self.sim.faults().fail_next(
+            n,
+            status,
+            kube_sim::FaultMatcher {
+                verb: Some(verb),
+                resource: Some("localloadbalancers"),
+            },
+        );
+    }
+
     /// Every address in every object, with duplicates kept.
     pub async fn all_addresses(&self) -> Vec<IpAddr> {
         let mut all: Vec<IpAddr> = self
