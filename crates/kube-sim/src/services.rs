@@ -332,6 +332,11 @@ pub fn admit(
     dry_run: bool,
 ) -> Result<(), ApiError> {
     apply_defaults(svc, old);
+    if old.is_none()
+        && let Some(o) = svc.as_object_mut()
+    {
+        o.insert("status".into(), json!({"loadBalancer": {}}));
+    }
     let causes = validate(svc);
     if !causes.is_empty() {
         return Err(invalid(svc, causes));
@@ -427,10 +432,17 @@ fn apply_defaults(svc: &mut Value, old: Option<&Value>) {
                     p.insert("nodePort".into(), np.clone());
                 }
             }
-            if !matches!(ty.as_str(), "NodePort" | "LoadBalancer")
-                && p.get("nodePort").and_then(Value::as_i64) == Some(0)
-            {
-                p.remove("nodePort");
+            if !matches!(ty.as_str(), "NodePort" | "LoadBalancer") {
+                // Changing the type away from NodePort/LoadBalancer drops the
+                // node ports the old version held (the real server does this
+                // for clients that resend the old spec).
+                let held_before = old_ports.iter().any(|o| {
+                    o.get("nodePort")
+                        .is_some_and(|n| Some(n) == p.get("nodePort"))
+                });
+                if held_before || p.get("nodePort").and_then(Value::as_i64) == Some(0) {
+                    p.remove("nodePort");
+                }
             }
         }
     }

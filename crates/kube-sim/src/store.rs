@@ -406,6 +406,10 @@ impl State {
         self.history.clear();
         self.order.clear();
         self.history_len = 0;
+        // Like a compaction followed by a write: the current revision moves
+        // on, so every version handed out so far is now too old, while a
+        // fresh list gets a usable one.
+        self.rv += 1;
         self.floor = self.rv;
     }
 
