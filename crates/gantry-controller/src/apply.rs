@@ -37,7 +37,7 @@ async fn call<T>(
     result.map_err(|source| Error::Provider {
         op,
         class: class.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 

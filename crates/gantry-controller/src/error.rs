@@ -26,7 +26,7 @@ pub enum Error {
 
     /// The object cannot be translated into a load balancer.
     #[error("invalid spec: {0}")]
-    Translate(#[source] TranslateError),
+    Translate(#[source] Box<TranslateError>),
 
     /// A provider call failed.
     #[error("{op} in class {class:?} failed: {source}")]
@@ -37,7 +37,7 @@ pub enum Error {
         class: String,
         /// The provider's error.
         #[source]
-        source: ProviderError,
+        source: Box<ProviderError>,
     },
 
     /// Adding our finalizer failed.

@@ -161,7 +161,7 @@ pub async fn plan(
         if let Some(class) = translate::service_class(svc, opts.default_class.as_deref(), &listed) {
             let result = match listed.lb_class(&class) {
                 Some(c) => translate::service(svc, &listed, &opts.cluster_id, &class, &c.spec)
-                    .map_err(Error::Translate)
+                    .map_err(|e| Error::Translate(Box::new(e)))
                     .map(|t| (t, c)),
                 None => Err(Error::ClassNotFound(class.clone())),
             };
@@ -172,7 +172,7 @@ pub async fn plan(
         if let Some(class) = translate::ingress_class(ing, &listed) {
             let result = match listed.lb_class(&class) {
                 Some(c) => translate::ingress(ing, &listed, &opts.cluster_id, &class, &c.spec)
-                    .map_err(Error::Translate)
+                    .map_err(|e| Error::Translate(Box::new(e)))
                     .map(|t| (t, c)),
                 None => Err(Error::ClassNotFound(class.clone())),
             };
@@ -208,7 +208,7 @@ async fn entry<K: ResourceExt>(
             .map_err(|source| Error::Provider {
                 op: "plan",
                 class: e.class.clone(),
-                source,
+                source: Box::new(source),
             })
     }
     .await;

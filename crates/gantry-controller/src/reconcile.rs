@@ -159,7 +159,7 @@ async fn ensure<K: Target>(obj: &K, ctx: &Context, class: &str) -> Result<Action
     let provider = ctx.providers.get(&lb_class).await?;
     let translated = obj
         .translate(ctx, class, &lb_class.spec)
-        .map_err(Error::Translate)?;
+        .map_err(|e| Error::Translate(Box::new(e)))?;
     let generation = obj.meta().generation.unwrap_or_default();
     for warning in &translated.warnings {
         report::event(
