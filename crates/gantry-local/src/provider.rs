@@ -216,6 +216,7 @@ impl LoadBalancer for LocalProvider {
         ProviderKind::Local
     }
 
+    #[tracing::instrument(skip_all, fields(class = %self.class, owner = %desired.owner))]
     async fn plan(&self, desired: &DesiredLoadBalancer) -> Result<Plan, ProviderError> {
         let mut index = self.index.lock().await;
         let prepared = self.prepare(desired, &mut index, false).await?;
@@ -242,6 +243,7 @@ impl LoadBalancer for LocalProvider {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(class = %self.class, owner = %desired.owner))]
     async fn ensure(&self, desired: &DesiredLoadBalancer) -> Result<ObservedStatus, ProviderError> {
         let mut index = self.index.lock().await;
         let prepared = self.prepare(desired, &mut index, true).await?;
@@ -254,6 +256,7 @@ impl LoadBalancer for LocalProvider {
         self.write(&prepared, &mut index).await
     }
 
+    #[tracing::instrument(skip_all, fields(class = %self.class, %owner))]
     async fn delete(&self, owner: &Owner) -> Result<DeleteOutcome, ProviderError> {
         let mut index = self.index.lock().await;
         let lp = ListParams::default().labels(&selector(
