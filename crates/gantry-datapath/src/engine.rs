@@ -29,15 +29,14 @@ use crate::{
         udp::{self, UdpConfig},
     },
     l7::{
+        build::build_l7,
         forward::Forwarder,
-        routes::{RouteTable, SiteRoutes},
         server::{self, HttpShared, L7Config},
-        tls::{SniResolver, certified_key, server_config},
     },
     listener::{ListenerEnv, Running, bind_tcp, bind_udp},
     metrics::{self, Metrics},
     options::{BindPolicy, DatapathOptions},
-    plan::{self, ListenerKey, ListenerPlan, ObjectPlan, SourceRanges, TargetKey, Transport},
+    plan::{self, ListenerKey, ListenerPlan, ObjectPlan, Site, TargetKey, Transport},
 };
 
 /// What kind of server runs on a socket; a change of kind means a new socket.
@@ -201,80 +200,29 @@ impl Engine {
                     built.insert(*key, b);
                 }
                 ListenerPlan::L7 { tls, sites } => {
-                    let mut routes = RouteTable::default();
-                    let mut resolver = SniResolver::default();
-                    for site in sites {
-                        let mut backend = |name: &str| {
-                            l7_sets
-                                .entry((site.owner.clone(), name.to_owned()))
-                                .or_insert_with(|| {
-                                    site.l7.backends.get(name).map(|b| {
-                                        set_of(plan::targets(
-                                            &site.nodes,
-                                            b.node_port,
-                                            &b.health_check,
-                                            false,
-                                        ))
-                                    })
+                    let mut backend = |site: &Site, name: &str| {
+                        l7_sets
+                            .entry((site.owner.clone(), name.to_owned()))
+                            .or_insert_with(|| {
+                                site.l7.backends.get(name).map(|b| {
+                                    set_of(plan::targets(
+                                        &site.nodes,
+                                        b.node_port,
+                                        &b.health_check,
+                                        false,
+                                    ))
                                 })
-                                .clone()
-                        };
-                        let default_backend = match &site.l7.default_backend {
-                            Some(name) => {
-                                let set = backend(name);
-                                if set.is_none() {
-                                    problems.push((
-                                        site.owner.clone(),
-                                        format!("unknown backend {name:?}"),
-                                    ));
-                                }
-                                set
-                            }
-                            None => None,
-                        };
-                        let idx = routes.add_site(SiteRoutes {
-                            ssl_redirect: site.l7.ssl_redirect,
-                            ranges: site.ranges.clone(),
-                            default_backend,
-                        });
-                        for rule in &site.l7.rules {
-                            for p in &rule.paths {
-                                let Some(set) = backend(&p.backend) else {
-                                    problems.push((
-                                        site.owner.clone(),
-                                        format!("unknown backend {:?}", p.backend),
-                                    ));
-                                    continue;
-                                };
-                                let exact = p.path_type == "Exact";
-                                routes.add_path(idx, rule.host.as_deref(), &p.path, exact, set);
-                            }
-                        }
-                        if *tls {
-                            for m in &site.tls {
-                                match certified_key(m, &self.provider) {
-                                    Ok(k) => resolver.add(&m.hosts, Arc::new(k)),
-                                    Err(e) => problems.push((site.owner.clone(), e.to_string())),
-                                }
-                            }
-                        }
-                    }
-                    let tls_config = if *tls {
-                        match server_config(resolver, self.provider.clone()) {
-                            Ok(c) => Some(c),
-                            Err(e) => {
-                                errors.insert(*key, format!("{key}: TLS setup failed: {e}"));
-                                continue;
-                            }
-                        }
-                    } else {
-                        None
+                            })
+                            .clone()
                     };
-                    let ranges: Vec<&SourceRanges> = sites.iter().map(|s| &s.ranges).collect();
-                    let config = L7Config {
-                        routes,
-                        tls: tls_config,
-                        ranges: SourceRanges::union(&ranges),
+                    let built_l7 = build_l7(sites, *tls, &mut backend, &self.provider);
+                    problems.extend(built_l7.problems);
+                    let config = match built_l7.config {
+                        Ok(c) => c,
+                        Err(e) => {
+                            errors.insert(*key, format!("{key}: TLS setup failed: {e}"));
+                            continue;
+                        }
                     };
                     built.insert(*key, Built::L7 { tls: *tls, config });
                 }

@@ -280,3 +280,40 @@ async fn bind_failure_is_reported_not_fatal() {
     let (_, name) = greet(sock("127.0.50.8:8108")).await;
     assert_eq!(name, "n", "the other listener serves");
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_bytes_counted() {
+    let _n = NodeServer::start("n", "127.0.60.9:30009").await;
+    let mut s = spec("127.0.50.9", vec![node("n", "127.0.60.9")]);
+    s.l4 = vec![tcp(8009, 30009)];
+    let engine = gantry_datapath::Engine::new(&gantry_datapath::DatapathOptions {
+        idle_timeout: Duration::from_millis(500),
+        ..options()
+    });
+    engine.apply(vec![ObjectConfig::new("web", 1, s)]).await;
+    let (mut c, _) = greet(sock("127.0.50.9:8009")).await;
+    echo(&mut c, b"12345").await;
+    let start = tokio::time::Instant::now();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .expect("closed by the idle timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(
+        start.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        start.elapsed()
+    );
+    let metrics = engine.render_metrics();
+    // Client sent 5 bytes; it received the greeting (2) and the echo (5).
+    assert!(
+        metrics
+            .contains(r#"gantry_datapath_received_bytes_total{frontend="127.0.50.9:8009/tcp"} 5"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"gantry_datapath_sent_bytes_total{frontend="127.0.50.9:8009/tcp"} 7"#),
+        "{metrics}"
+    );
+}

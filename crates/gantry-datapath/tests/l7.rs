@@ -465,3 +465,44 @@ async fn requests_retry_another_node_when_connecting_fails() {
     }
     assert_eq!(alive.requests.load(std::sync::atomic::Ordering::SeqCst), 6);
 }
+
+#[tokio::test]
+async fn removed_http_listener_closes_idle_keep_alive_connections_gracefully() {
+    let r = routing("127.0.50.29", "127.0.60.29", 30290).await;
+    let engine = engine();
+    engine
+        .apply(vec![ObjectConfig::new("ing", 1, r.spec.clone())])
+        .await;
+    let stream = TcpStream::connect("127.0.50.29:80").await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    let conn = tokio::spawn(conn);
+    let req = Request::get("/")
+        .header("host", "example.test")
+        .body(Empty::<Bytes>::new())
+        .expect("req");
+    assert_eq!(
+        sender.send_request(req).await.expect("response").status(),
+        StatusCode::OK
+    );
+
+    let start = tokio::time::Instant::now();
+    assert!(engine.apply(Vec::new()).await.is_empty());
+    assert!(
+        TcpStream::connect("127.0.50.29:80").await.is_err(),
+        "socket closed at once"
+    );
+    // The idle keep-alive connection is shut down gracefully, well before
+    // the drain timeout (2 s) would force it.
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("connection ended")
+        .expect("join")
+        .expect("clean close");
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+}
