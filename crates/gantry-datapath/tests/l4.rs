@@ -317,3 +317,39 @@ async fn idle_connections_are_closed_and_bytes_counted() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn http_health_checks_decide_which_nodes_get_traffic() {
+    use std::sync::{Arc, atomic::AtomicU16};
+    let _a = NodeServer::start("a", "127.0.60.10:30010").await;
+    let _b = NodeServer::start("b", "127.0.61.10:30010").await;
+    let a_status = Arc::new(AtomicU16::new(200));
+    let b_status = Arc::new(AtomicU16::new(503));
+    let _ha = health_server("127.0.60.10:10256", a_status).await;
+    let _hb = health_server("127.0.61.10:10256", b_status.clone()).await;
+    let mut s = spec(
+        "127.0.50.10",
+        vec![node("a", "127.0.60.10"), node("b", "127.0.61.10")],
+    );
+    let mut l = tcp(8010, 30010);
+    l.health_check = gantry_model::local::LocalHealthCheck::Http {
+        port: 10256,
+        path: "/healthz".into(),
+    };
+    s.l4 = vec![l];
+    let engine = engine();
+    assert!(engine.apply(vec![ObjectConfig::new("web", 1, s)]).await["web"].ready);
+    for _ in 0..4 {
+        assert_eq!(
+            greet(sock("127.0.50.10:8010")).await.1,
+            "a",
+            "503 is unhealthy"
+        );
+    }
+    b_status.store(204, std::sync::atomic::Ordering::SeqCst);
+    let back = eventually(Duration::from_secs(3), || async {
+        greet(sock("127.0.50.10:8010")).await.1 == "b"
+    })
+    .await;
+    assert!(back, "one 2xx answer brings the node back");
+}

@@ -5,6 +5,10 @@
 //! new clients beyond that are dropped rather than growing memory.
 //!
 //! UDP has nothing to drain: a retired listener ends its sessions at once.
+//! A UDP node port cannot be probed by connecting, so a `Tcp` health check
+//! on a UDP listener means no active check: nodes are ejected only when the
+//! kernel reports the port unreachable (ICMP) on a session's socket. An
+//! `Http` check (a health node port) works as for TCP.
 
 use std::{
     collections::HashMap,

@@ -113,3 +113,60 @@ pub(crate) fn server_config(
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn material(host: &str, hosts: &[&str]) -> TlsMaterial {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec![host.to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        TlsMaterial {
+            secret_name: host.to_owned(),
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            cert_pem: cert.pem().into_bytes(),
+            key_pem: key.serialize_pem().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn exact_then_wildcard_then_default() {
+        let provider = rustls::crypto::ring::default_provider();
+        let keys: Vec<Arc<CertifiedKey>> = [
+            material("a.test", &["a.test"]),
+            material("w", &["*.w.test"]),
+            material("d", &[]),
+        ]
+        .iter()
+        .map(|m| Arc::new(certified_key(m, &provider).expect("key")))
+        .collect();
+        let mut r = SniResolver::default();
+        r.add(&["a.test".into()], keys[0].clone());
+        r.add(&["*.w.test".into()], keys[1].clone());
+        let pick = |r: &SniResolver, n: Option<&str>| r.pick(n).expect("a certificate");
+        assert!(Arc::ptr_eq(&pick(&r, Some("A.test")), &keys[0]));
+        assert!(Arc::ptr_eq(&pick(&r, Some("x.w.test")), &keys[1]));
+        assert!(
+            Arc::ptr_eq(&pick(&r, Some("x.y.w.test")), &keys[0]),
+            "no default: first"
+        );
+        r.add(&[], keys[2].clone());
+        assert!(Arc::ptr_eq(&pick(&r, Some("other.test")), &keys[2]));
+        assert!(Arc::ptr_eq(&pick(&r, None), &keys[2]));
+    }
+
+    #[test]
+    fn bad_pem_is_a_clear_error() {
+        let provider = rustls::crypto::ring::default_provider();
+        let mut m = material("a.test", &[]);
+        m.cert_pem = b"not pem".to_vec();
+        let e = certified_key(&m, &provider).expect_err("no certificate");
+        assert!(e.to_string().contains("tls.crt"), "{e}");
+        let mut m = material("a.test", &[]);
+        m.key_pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec();
+        assert!(certified_key(&m, &provider).is_err());
+    }
+}

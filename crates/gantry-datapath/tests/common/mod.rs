@@ -340,3 +340,33 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A health endpoint answering every request with the status in `status`.
+pub async fn health_server(
+    addr: &str,
+    status: Arc<std::sync::atomic::AtomicU16>,
+) -> JoinHandle<()> {
+    let listener = TcpListener::bind(addr).await.expect("bind health server");
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
+            let status = status.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let code = status.load(Ordering::SeqCst);
+                    let path = req.uri().path().to_owned();
+                    async move {
+                        let mut resp = Response::new(Full::new(Bytes::from(path)));
+                        *resp.status_mut() = http::StatusCode::from_u16(code).expect("status");
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    })
+}
