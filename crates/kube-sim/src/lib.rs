@@ -19,6 +19,7 @@ pub mod kubeconfig;
 pub mod object;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod router;
 pub mod seed;

@@ -17,6 +17,7 @@ use crate::{
     faults::{FaultRequest, Faults},
     openapi,
     patch::PatchKind,
+    protobuf,
     server::Shared,
     table, watch,
 };
@@ -115,9 +116,7 @@ fn parse_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
         serde_yaml::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
     } else if content_type.contains("protobuf") {
-        Err(ApiError::unsupported_media_type(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {content_type}"
-        )))
+        protobuf::decode(body)
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("couldn't decode the object: {e}")))
