@@ -233,3 +233,88 @@ async fn bare_pods_run_or_stay_pending() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn deletion_waits_for_finalizers_and_stops_the_pod_at_once() {
+    let h = start(options(10)).await;
+    let pods_api: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let held: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": "held", "namespace": "default", "labels": {"app": "held"},
+            "finalizers": ["example.com/hold"],
+        },
+        "spec": {"containers": [{"name": "echo", "image": "gantry.dev/echo"}]},
+    }))
+    .expect("pod");
+    pods_api
+        .create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    create_service(
+        &h.client,
+        &service(
+            "held",
+            "held",
+            "ClusterIP",
+            "Cluster",
+            json!([{"port": 80, "targetPort": 8080}]),
+        ),
+    )
+    .await;
+    let ip = eventually("held pod ready", || async {
+        let p = pods_api.get("held").await.ok()?;
+        ready(&p).then(|| p.status?.pod_ip).flatten()
+    })
+    .await;
+    let addr = SocketAddr::from((ip.parse::<Ipv4Addr>().expect("ip"), 8080));
+    echo_json(addr).await;
+    eventually("one ready endpoint", || async {
+        (ready_endpoints(&h.client, "held").await.len() == 1).then_some(())
+    })
+    .await;
+
+    pods_api
+        .delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually(
+        "the server stopped while the finalizer holds the pod",
+        || async { refused(addr).await.then_some(()) },
+    )
+    .await;
+    // The stopped pod turns not ready, so its endpoint ends up terminating
+    // and no longer serving (briefly it may show terminating and serving).
+    let conditions = eventually("a terminating endpoint that no longer serves", || async {
+        let slices = slices_of(&h.client, "held").await;
+        let e = slices.into_iter().flat_map(|s| s.endpoints).next()?;
+        let c = e.conditions?;
+        (c.terminating == Some(true) && c.serving == Some(false)).then_some(c)
+    })
+    .await;
+    assert_eq!(conditions.ready, Some(false));
+    let still = pods_api.get("held").await.expect("still there");
+    assert!(still.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        still.metadata.finalizers.as_deref(),
+        Some(&["example.com/hold".to_string()][..])
+    );
+
+    pods_api
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("release finalizer");
+    eventually("the pod gone", || async {
+        matches!(pods_api.get_opt("held").await, Ok(None)).then_some(())
+    })
+    .await;
+    eventually("no endpoints left", || async {
+        let slices = slices_of(&h.client, "held").await;
+        (slices.len() == 1 && slices[0].endpoints.is_empty()).then_some(())
+    })
+    .await;
+}

@@ -107,6 +107,22 @@ impl Kubelet {
         };
         let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), ns);
         if pod.metadata.deletion_timestamp.is_some() {
+            // The containers stop at once, so the pod stops being ready
+            // (and serving) before the deletion completes.
+            if let Some(slot) = self.slots.get_mut(uid) {
+                slot.servers.clear();
+                if let Some(node) = nodes.iter().find(|n| n.name == slot.node) {
+                    let placement = Placement {
+                        host_ip: node.address,
+                        pod_ip: slot.ip,
+                        ready: false,
+                    };
+                    let desired = status::running(pod, &placement, Timestamp::now());
+                    if let Err(error) = write_status(&api, ns, name, pod, &desired).await {
+                        tracing::debug!(error = %error_chain(&error), pod = %name, "Status of a terminating pod not written");
+                    }
+                }
+            }
             return self.terminate(uid, &api, ns, name).await;
         }
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -199,9 +215,6 @@ impl Kubelet {
         ns: &str,
         name: &str,
     ) -> Result<(), DevError> {
-        if let Some(slot) = self.slots.get_mut(uid) {
-            slot.servers.clear();
-        }
         if !self.deleting.insert(uid.to_string()) {
             return Ok(());
         }

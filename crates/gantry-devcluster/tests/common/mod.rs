@@ -107,17 +107,17 @@ pub fn echo_deployment(name: &str, replicas: i32, text: Option<&str>) -> Deploym
     .expect("deployment")
 }
 
+/// A Service selecting `app=<app>`; `policy` applies to NodePort and LoadBalancer only.
 pub fn service(name: &str, app: &str, kind: &str, policy: &str, ports: Value) -> Service {
+    let mut spec = json!({"type": kind, "selector": {"app": app}, "ports": ports});
+    if matches!(kind, "NodePort" | "LoadBalancer") {
+        spec["externalTrafficPolicy"] = Value::from(policy);
+    }
     serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "type": kind,
-            "externalTrafficPolicy": policy,
-            "selector": {"app": app},
-            "ports": ports,
-        },
+        "spec": spec,
     }))
     .expect("service")
 }
