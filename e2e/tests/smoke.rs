@@ -176,7 +176,7 @@ fn kubectl_get_watch_sees_changes() {
     let c = Cluster::start(true).expect("cluster");
     let kubectl = tools_dir().expect("tools").join("kubectl");
     let mut watch = Command::new(kubectl)
-        .args(["get", "cm", "-w", "--output-watch-events", "-o", "name"])
+        .args(["get", "cm", "-w", "--output-watch-events"])
         .env("KUBECONFIG", &c.kubeconfig)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -208,10 +208,10 @@ fn kubectl_get_watch_sees_changes() {
             }
             let added = seen
                 .iter()
-                .any(|l| l.contains("ADDED") && l.contains("configmap/w1"));
+                .any(|l| l.starts_with("ADDED") && l.contains(" w1 "));
             let deleted = seen
                 .iter()
-                .any(|l| l.contains("DELETED") && l.contains("configmap/w1"));
+                .any(|l| l.starts_with("DELETED") && l.contains(" w1 "));
             (added && deleted).then_some(())
         },
     );
