@@ -4,7 +4,8 @@
 //! part of the nodes so that Services carry real traffic on loopback:
 //!
 //! - Node objects with addresses, readiness and a heartbeat (`nodes`);
-//! - a Deployment controller that creates Pods directly (`deployments`);
+//! - a Deployment controller that creates Pods directly, without
+//!   ReplicaSets (`deployments`);
 //! - a kubelet that runs the echo server ([`echo`]) for pods whose image is
 //!   `gantry.dev/echo`, each pod on its own loopback address (`kubelet`);
 //! - the EndpointSlice controller (`endpointslices`);
@@ -230,7 +231,7 @@ impl DevCluster {
         for task in tasks {
             task.stop().await;
         }
-        proxy.lock().await.clear();
+        proxy.lock().await.clear().await;
         drop(kubelet);
         for node in shared.nodes() {
             if let Err(error) = nodes::remove(&shared, &node.name).await {

@@ -42,10 +42,28 @@ async fn stop_and_start_a_node() {
     let victim_addr = SocketAddr::from((victim.address, port));
     echo_json(victim_addr).await;
 
+    let victim_pod_ip = pods_of(&h.client, "spread")
+        .await
+        .into_iter()
+        .filter(|p| {
+            p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(victim.name.as_str())
+        })
+        .find_map(|p| p.status?.pod_ip)
+        .expect("a pod on the victim node");
+    let victim_pod_addr = SocketAddr::from((
+        victim_pod_ip.parse::<std::net::Ipv4Addr>().expect("ip"),
+        8080,
+    ));
+    echo_json(victim_pod_addr).await;
+
     h.dev.stop_node(&victim.name).await.expect("stop node");
     assert!(
         refused(victim_addr).await,
         "a stopped node refuses its node port"
+    );
+    assert!(
+        refused(victim_pod_addr).await,
+        "pods of a stopped node stop"
     );
     let node_api: Api<Node> = Api::all(h.client.clone());
     assert_eq!(

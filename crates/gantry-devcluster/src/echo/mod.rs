@@ -43,7 +43,7 @@ pub struct EchoIdentity {
 pub struct EchoServer {
     local_addr: SocketAddr,
     protocol: Protocol,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl EchoServer {
@@ -74,7 +74,7 @@ impl EchoServer {
         Ok(EchoServer {
             local_addr,
             protocol,
-            task,
+            task: Some(task),
         })
     }
 
@@ -89,9 +89,21 @@ impl EchoServer {
     }
 }
 
+impl EchoServer {
+    /// Stops the server and waits until its socket is closed.
+    pub async fn stop(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
 impl Drop for EchoServer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 

@@ -86,7 +86,8 @@ impl Kubelet {
             .cloned()
             .collect();
         for uid in gone {
-            if let Some(slot) = self.slots.remove(&uid) {
+            if let Some(mut slot) = self.slots.remove(&uid) {
+                stop_servers(&mut slot.servers).await;
                 self.pool.release(slot.ip);
             }
         }
@@ -110,7 +111,7 @@ impl Kubelet {
             // The containers stop at once, so the pod stops being ready
             // (and serving) before the deletion completes.
             if let Some(slot) = self.slots.get_mut(uid) {
-                slot.servers.clear();
+                stop_servers(&mut slot.servers).await;
                 if let Some(node) = nodes.iter().find(|n| n.name == slot.node) {
                     let placement = Placement {
                         host_ip: node.address,
@@ -161,7 +162,7 @@ impl Kubelet {
         let ready = if node.up {
             ensure_servers(&self.shared, slot, pod, name).await
         } else {
-            slot.servers.clear();
+            stop_servers(&mut slot.servers).await;
             false
         };
         let placement = Placement {
@@ -248,7 +249,7 @@ async fn ensure_servers(shared: &Arc<Shared>, slot: &mut Slot, pod: &Pod, name: 
     if slot.servers.len() == listens.len() {
         return true;
     }
-    slot.servers.clear();
+    stop_servers(&mut slot.servers).await;
     for listen in listens {
         let identity = EchoIdentity {
             pod: name.to_string(),
@@ -260,13 +261,20 @@ async fn ensure_servers(shared: &Arc<Shared>, slot: &mut Slot, pod: &Pod, name: 
             Ok(server) => slot.servers.push(server),
             Err(error) => {
                 tracing::warn!(error = %error_chain(&error), pod = %name, "Echo bind failed; retrying");
-                slot.servers.clear();
+                stop_servers(&mut slot.servers).await;
                 retry_soon(shared);
                 return false;
             }
         }
     }
     true
+}
+
+/// Stops servers and waits until their sockets are closed.
+async fn stop_servers(servers: &mut Vec<EchoServer>) {
+    for server in servers.drain(..) {
+        server.stop().await;
+    }
 }
 
 /// Pokes the controllers again shortly, so a failed bind is retried

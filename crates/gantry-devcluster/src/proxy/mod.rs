@@ -136,7 +136,7 @@ impl Proxy {
         for node in nodes {
             let bound = self.listeners.entry(node.name.clone()).or_default();
             if !node.up {
-                bound.clear();
+                stop_all(bound.drain().map(|(_, g)| g)).await;
                 continue;
             }
             let mut wanted: HashSet<ListenerKey> = HashSet::new();
@@ -146,7 +146,14 @@ impl Proxy {
                 }
             }
             wanted.extend(table.health.keys().map(|&p| ListenerKey::Health(p)));
-            bound.retain(|key, _| wanted.contains(key));
+            // Stopped (not just dropped) so a closed port is closed by the
+            // time the pass returns, which `stop_node` relies on.
+            stop_all(
+                bound
+                    .extract_if(|key, _| !wanted.contains(key))
+                    .map(|(_, g)| g),
+            )
+            .await;
             for key in wanted {
                 if bound.contains_key(&key) {
                     continue;
@@ -175,9 +182,18 @@ impl Proxy {
         }
     }
 
-    /// Drops every listener of every node.
-    pub fn clear(&mut self) {
-        self.listeners.clear();
+    /// Stops every listener of every node.
+    pub async fn clear(&mut self) {
+        for (_, bound) in self.listeners.drain() {
+            stop_all(bound.into_values()).await;
+        }
+    }
+}
+
+async fn stop_all(guards: impl IntoIterator<Item = TaskGuard>) {
+    let guards: Vec<TaskGuard> = guards.into_iter().collect();
+    for g in guards {
+        g.stop().await;
     }
 }
 
