@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Gantry: load balancers for Kubernetes Services and Ingresses on AWS, GCP
 /// and bare metal.
 #[derive(Debug, Parser)]
-#[command(name = "gantry", version, about)]
+#[command(name = "gantry", version)]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]

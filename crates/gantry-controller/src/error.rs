@@ -56,6 +56,10 @@ pub enum Error {
     #[error("serialising patch: {0}")]
     SerializePatch(#[source] serde_json::Error),
 
+    /// Rendering the CRDs as YAML failed.
+    #[error("rendering CRDs: {0}")]
+    RenderCrd(#[source] serde_yaml::Error),
+
     /// Reading an object from the API failed.
     #[error("reading {what}: {source}")]
     Get {
@@ -115,7 +119,8 @@ impl Error {
             | Self::ClassNotFound(_)
             | Self::ProviderUnavailable { .. }
             | Self::MissingObjectKey(_)
-            | Self::SerializePatch(_) => false,
+            | Self::SerializePatch(_)
+            | Self::RenderCrd(_) => false,
             Self::AddFinalizer(_)
             | Self::RemoveFinalizer(_)
             | Self::PatchStatus(_)

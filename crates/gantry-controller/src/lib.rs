@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod cli;
 pub mod conditions;
 pub mod context;
+pub mod crd;
 pub mod error;
 pub mod finalize;
 pub mod gc;

@@ -10,9 +10,8 @@ use gantry_controller::{
     leader::LeaderConfig,
     plan,
 };
-use gantry_model::LoadBalancerClass;
 use kube::{
-    Client, CustomResourceExt,
+    Client,
     config::{KubeConfigOptions, Kubeconfig},
 };
 use tracing_subscriber::EnvFilter;
@@ -109,16 +108,8 @@ async fn plan_cmd(args: PlanArgs) -> Result<(), Error> {
 }
 
 fn crd() -> Result<(), Error> {
-    let docs = [LoadBalancerClass::crd()];
-    let mut out = String::new();
-    for (i, crd) in docs.iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
-        }
-        let yaml = serde_yaml::to_string(crd).map_err(|e| Error::ClientConfig(Box::new(e)))?;
-        out.push_str(&yaml);
-    }
-    print!("{out}");
+    let yaml = gantry_controller::crd::yaml().map_err(Error::RenderCrd)?;
+    print!("{yaml}");
     Ok(())
 }
 

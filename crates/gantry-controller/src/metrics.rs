@@ -168,6 +168,16 @@ impl Metrics {
             .get()
     }
 
+    /// Failed reconciles of `kind` with error category `error` so far.
+    pub fn failure_count(&self, kind: &str, error: &str) -> u64 {
+        self.reconcile_failures
+            .get_or_create(&FailureLabels {
+                kind: kind.to_string(),
+                error: error.to_string(),
+            })
+            .get()
+    }
+
     /// Count one provider call.
     pub fn provider_call(&self, provider: &str, op: &str, outcome: &str) {
         self.provider_calls

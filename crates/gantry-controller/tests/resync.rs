@@ -5,8 +5,7 @@ mod common;
 
 use common::{Harness, WAIT, base, wait_for};
 use gantry_testkit::Op;
-use kube::api::{Patch, PatchParams};
-use serde_json::json;
+use kube::{ResourceExt, api::PostParams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn noop_resync_makes_zero_provider_writes_and_no_status_patch() {
@@ -30,17 +29,17 @@ async fn noop_resync_makes_zero_provider_writes_and_no_status_patch() {
     let writes = provider.write_count();
     let calls = provider.calls().len();
     assert!(writes > 0, "the first ensure wrote something");
+    // Any write to the Service from here on fails and is counted.
+    h.arm_write_tripwire();
 
     // 1. An unrelated label change: the watch delivers the object again.
+    let mut svc = h.get_service("web").await.expect("exists");
+    svc.labels_mut().insert("touched".into(), "yes".into());
     let touched = h
         .services()
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
-        )
+        .replace("web", &PostParams::default(), &svc)
         .await
-        .expect("label patched");
+        .expect("label changed");
     let touched_rv = touched.metadata.resource_version.clone().expect("rv");
     assert_ne!(touched_rv, settled_rv);
     wait_for("reconcile of the touched object", WAIT, || async {
@@ -80,6 +79,12 @@ async fn noop_resync_makes_zero_provider_writes_and_no_status_patch() {
         after.metadata.resource_version.as_deref(),
         Some(touched_rv.as_str())
     );
+    assert_eq!(
+        h.write_failures(),
+        0,
+        "the controller attempted a Service write"
+    );
+    h.sim.faults().clear();
     assert_eq!(h.wait_for_ip("web").await, ip);
     h.shutdown().await;
 }
@@ -107,9 +112,16 @@ async fn restart_keeps_status_and_writes_nothing() {
         .expect("rv");
 
     h.stop().await;
+    h.arm_write_tripwire();
     h.start().await;
     // The new process reconciles the Service once from scratch.
     h.wait_reconciled_after("Service", "web", 0).await;
+    assert_eq!(
+        h.write_failures(),
+        0,
+        "the controller attempted a Service write"
+    );
+    h.sim.faults().clear();
     let svc = h.get_service("web").await.expect("exists");
     assert_eq!(
         svc.metadata.resource_version.as_deref(),

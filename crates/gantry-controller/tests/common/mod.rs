@@ -303,6 +303,36 @@ impl Harness {
         .await
     }
 
+    /// Make the next write of the kinds the controller makes to Services
+    /// (patches of the object, patches and updates of its status) fail, so
+    /// that any such write shows up as a failed reconcile. Tests change
+    /// Services with `replace` (an update of the object) meanwhile.
+    pub fn arm_write_tripwire(&self) {
+        for (verb, resource) in [
+            ("patch", "services"),
+            ("patch", "services/status"),
+            ("update", "services/status"),
+        ] {
+            self.sim.faults().fail_next(
+                1,
+                500,
+                kube_sim::FaultMatcher {
+                    verb: Some(verb),
+                    resource: Some(resource),
+                },
+            );
+        }
+    }
+
+    /// Failed reconciles caused by Service writes (finalizer or status).
+    pub fn write_failures(&self) -> u64 {
+        let m = self.metrics();
+        ["patch_status", "add_finalizer", "remove_finalizer"]
+            .iter()
+            .map(|e| m.failure_count("Service", e))
+            .sum()
+    }
+
     pub fn has_finalizer(svc: &Service) -> bool {
         svc.finalizers().iter().any(|f| f == FINALIZER)
     }
