@@ -1,0 +1,60 @@
+//! The provider adapters this binary is built with, behind the controller's
+//! `ProviderFactory` port.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gantry_controller::providers::{FactoryError, ProviderFactory};
+use gantry_local::LocalProvider;
+use gantry_model::{LoadBalancer, LoadBalancerClassSpec, ProviderKind};
+
+/// Builds one adapter per `LoadBalancerClass` from the class's settings.
+#[derive(Clone)]
+pub struct GantryFactory {
+    client: kube::Client,
+    cluster_id: String,
+}
+
+impl std::fmt::Debug for GantryFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GantryFactory")
+            .field("cluster_id", &self.cluster_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GantryFactory {
+    /// A factory whose adapters talk to the cluster through `client` (the
+    /// local provider publishes its configuration there) and tag what they
+    /// create with `cluster_id`.
+    pub fn new(client: kube::Client, cluster_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            cluster_id: cluster_id.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ProviderFactory for GantryFactory {
+    async fn build(
+        &self,
+        name: &str,
+        spec: &LoadBalancerClassSpec,
+    ) -> Result<Arc<dyn LoadBalancer>, FactoryError> {
+        match spec.provider {
+            ProviderKind::Local => {
+                let settings = spec.local.clone().unwrap_or_default();
+                let provider =
+                    LocalProvider::new(self.client.clone(), &self.cluster_id, name, settings)
+                        .map_err(|e| FactoryError(format!("class {name}: {e}")))?;
+                Ok(Arc::new(provider))
+            }
+            // The cloud adapters join the binary with their own crates.
+            ProviderKind::Aws | ProviderKind::Gcp => Err(FactoryError(format!(
+                "provider `{}` is not built into this binary yet",
+                spec.provider
+            ))),
+        }
+    }
+}
