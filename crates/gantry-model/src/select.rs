@@ -47,7 +47,8 @@ pub enum ServiceSelection {
 /// `<name>` is still returned, so the controller reports the missing class
 /// rather than ignoring a Service clearly addressed to Gantry). A Service
 /// without a class falls to `default_class`, which the controller resolves
-/// from its flag or the class marked `default`.
+/// from its flag or the class marked `default`, unless its
+/// [`crate::annotations::CLASS`] annotation names another class.
 pub fn select_service_class(svc: &Service, default_class: Option<&str>) -> ServiceSelection {
     let Some(spec) = &svc.spec else {
         return ServiceSelection::NotLoadBalancer;
@@ -64,9 +65,24 @@ pub fn select_service_class(svc: &Service, default_class: Option<&str>) -> Servi
             Some(name) => ServiceSelection::Class(name.to_string()),
             None => ServiceSelection::OtherController,
         },
-        None => default_class.map_or(ServiceSelection::OtherController, |c| {
-            ServiceSelection::Class(c.to_string())
-        }),
+        // A class-less Service belongs to Gantry only when Gantry is the
+        // default implementation; then the `gantry.dev/class` annotation may
+        // pick another of its classes. Without a default class the annotation
+        // is ignored, so Gantry never fights a cloud controller over Services.
+        None => match default_class {
+            Some(default) => {
+                let chosen = svc
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(crate::annotations::CLASS))
+                    .map(|c| c.trim())
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or(default);
+                ServiceSelection::Class(chosen.to_string())
+            }
+            None => ServiceSelection::OtherController,
+        },
     }
 }
 

@@ -57,8 +57,17 @@ pub const LEGACY_INGRESS_CLASS: &str = "kubernetes.io/ingress.class";
 /// IngressClass: `"true"` marks the cluster's default class.
 pub const DEFAULT_INGRESS_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 
+/// Service without `spec.loadBalancerClass`, when Gantry runs as the
+/// cluster's default load balancer implementation (with a default class):
+/// the `LoadBalancerClass` to use instead of the default. The API server
+/// makes `spec.loadBalancerClass` immutable, so this annotation is how a
+/// Service moves between providers: change it, and the controller builds the
+/// new balancer, switches status once it is ready, then deletes the old one.
+pub const CLASS: &str = "gantry.dev/class";
+
 /// Gantry keys a Service understands.
 const SERVICE_KEYS: &[&str] = &[
+    CLASS,
     LOAD_BALANCER_IP,
     SCHEME,
     PROXY_PROTOCOL,

@@ -53,6 +53,31 @@ fn service_class_selection() {
         (service("a").build(), Some("d"), Class("d".into())),
         (service("a").class("").build(), Some("d"), Class("d".into())),
         (service("a").build(), None, OtherController),
+        // The class annotation moves a class-less Service between Gantry's
+        // classes, only when Gantry is the default implementation.
+        (
+            service("a").annotation("gantry.dev/class", "aws").build(),
+            Some("d"),
+            Class("aws".into()),
+        ),
+        (
+            service("a").annotation("gantry.dev/class", " ").build(),
+            Some("d"),
+            Class("d".into()),
+        ),
+        (
+            service("a").annotation("gantry.dev/class", "aws").build(),
+            None,
+            OtherController,
+        ),
+        (
+            service("a")
+                .class("gantry.dev/local")
+                .annotation("gantry.dev/class", "aws")
+                .build(),
+            Some("d"),
+            Class("local".into()),
+        ),
     ];
     for (i, (svc, default, want)) in cases.into_iter().enumerate() {
         assert_eq!(select_service_class(&svc, default), want, "case {i}");
