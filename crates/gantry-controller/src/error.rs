@@ -40,6 +40,17 @@ pub enum Error {
         source: Box<ProviderError>,
     },
 
+    /// The provider rejected this exact desired state recently; it is not
+    /// asked again until the desired state changes or the retry interval
+    /// passes. Carries the original error's text and category.
+    #[error("{message}")]
+    StillFailing {
+        /// The original error, as text.
+        message: String,
+        /// The original error's category.
+        category: &'static str,
+    },
+
     /// Adding our finalizer failed.
     #[error("adding finalizer: {0}")]
     AddFinalizer(#[source] kube::Error),
@@ -105,6 +116,7 @@ impl Error {
         match self {
             Self::Provider { source, .. } => source.category(),
             Self::Translate(e) => e.category(),
+            Self::StillFailing { category, .. } => category,
             other => other.into(),
         }
     }
@@ -120,7 +132,8 @@ impl Error {
             | Self::ProviderUnavailable { .. }
             | Self::MissingObjectKey(_)
             | Self::SerializePatch(_)
-            | Self::RenderCrd(_) => false,
+            | Self::RenderCrd(_)
+            | Self::StillFailing { .. } => false,
             Self::AddFinalizer(_)
             | Self::RemoveFinalizer(_)
             | Self::PatchStatus(_)

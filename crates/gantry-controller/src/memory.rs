@@ -27,9 +27,23 @@ pub struct Ensured {
     pub confirmed_at: Instant,
 }
 
+/// A desired state the provider rejected permanently.
+#[derive(Clone, Debug)]
+pub struct Failed {
+    /// Fingerprint of the rejected desired state.
+    pub fingerprint: u64,
+    /// When it was rejected.
+    pub at: Instant,
+    /// The error's text.
+    pub message: String,
+    /// The error's category.
+    pub category: &'static str,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     ensured: HashMap<(String, String), Ensured>,
+    failed: HashMap<(String, String), Failed>,
     /// uid -> classes where a balancer may exist.
     placements: HashMap<String, BTreeSet<String>>,
     /// Classes whose inventory could not be listed at startup: any object
@@ -72,6 +86,25 @@ impl Memory {
             .lock()
             .ensured
             .remove(&(uid.to_string(), class.to_string()));
+    }
+
+    /// The last permanent rejection of `uid` in `class`.
+    pub fn failed(&self, uid: &str, class: &str) -> Option<Failed> {
+        self.inner
+            .lock()
+            .failed
+            .get(&(uid.to_string(), class.to_string()))
+            .cloned()
+    }
+
+    /// Remember a permanent rejection (`None` clears it).
+    pub fn set_failed(&self, uid: &str, class: &str, failed: Option<Failed>) {
+        let key = (uid.to_string(), class.to_string());
+        let mut inner = self.inner.lock();
+        match failed {
+            Some(f) => inner.failed.insert(key, f),
+            None => inner.failed.remove(&key),
+        };
     }
 
     /// Record that `uid` may have a balancer in `class`.
@@ -156,6 +189,7 @@ impl Memory {
     pub fn forget(&self, uid: &str) {
         let mut inner = self.inner.lock();
         inner.ensured.retain(|(u, _), _| u != uid);
+        inner.failed.retain(|(u, _), _| u != uid);
         inner.placements.remove(uid);
         inner.events.remove(uid);
     }

@@ -22,7 +22,7 @@ use crate::{
     context::{Context, FINALIZER},
     error::{Error, Result},
     finalize,
-    memory::Ensured,
+    memory::{Ensured, Failed},
     migrate,
     report::{self, reasons},
     status,
@@ -113,7 +113,8 @@ async fn report_failure<K: Target>(obj: &K, ctx: &Context, error: &Error) {
         Error::Translate(_)
         | Error::ClassNotFound(_)
         | Error::ProviderUnavailable { .. }
-        | Error::Provider { .. } => Some(Wanted::failed(
+        | Error::Provider { .. }
+        | Error::StillFailing { .. } => Some(Wanted::failed(
             &reason,
             error.to_string(),
             error.is_transient(),
@@ -250,6 +251,17 @@ async fn ensure_cached<K: Target>(
     }
 
     let print = fingerprint(desired);
+    // A permanent rejection of this very state is not retried on every
+    // resync or on the watch event of our own status write.
+    if let Some(f) = ctx.memory.failed(uid, class)
+        && f.fingerprint == print
+        && f.at.elapsed() < ctx.config.error_requeue
+    {
+        return Err(Error::StillFailing {
+            message: f.message,
+            category: f.category,
+        });
+    }
     report::event(
         ctx,
         obj,
@@ -268,9 +280,22 @@ async fn ensure_cached<K: Target>(
         Ok(o) => o,
         Err(e) => {
             ctx.memory.forget_ensured(uid, class);
+            if !e.is_transient() {
+                ctx.memory.set_failed(
+                    uid,
+                    class,
+                    Some(Failed {
+                        fingerprint: print,
+                        at: Instant::now(),
+                        message: e.to_string(),
+                        category: e.category(),
+                    }),
+                );
+            }
             return Err(e);
         }
     };
+    ctx.memory.set_failed(uid, class, None);
     if observed.ready {
         report::event(
             ctx,

@@ -144,11 +144,14 @@ impl Harness {
 
     /// Start the controller in-process and wait until it reconciles.
     pub async fn start(&mut self) {
-        let controller = GantryController::new(
-            self.client.clone(),
-            self.config.clone(),
-            Arc::new(self.factory()),
-        );
+        let factory = self.factory();
+        self.start_with(factory).await;
+    }
+
+    /// Like [`Harness::start`] with a custom provider factory.
+    pub async fn start_with(&mut self, factory: StaticFactory) {
+        let controller =
+            GantryController::new(self.client.clone(), self.config.clone(), Arc::new(factory));
         let metrics = controller.metrics();
         let health = controller.health();
         let (stop, stopped) = oneshot::channel::<()>();
