@@ -299,3 +299,78 @@ fn helm_install_upgrade_uninstall_chart_with_crd() {
     ok(c.kubectl(["get", "crd", "widgets.smoke.example.com"])
         .expect("kubectl"));
 }
+
+#[test]
+fn kubectl_describe_lists_events_published_through_events_v1() {
+    let c = Cluster::start(true).expect("cluster");
+    ok(
+        c.kubectl(["create", "service", "loadbalancer", "web", "--tcp=80:8080"])
+            .expect("kubectl"),
+    );
+    let svc = json(ok(c
+        .kubectl(["get", "svc", "web", "-o", "json"])
+        .expect("kubectl")));
+    let uid = svc["metadata"]["uid"].as_str().expect("uid");
+    // MicroTime from the server's own clock, so the Event's age is sane.
+    let created = svc["metadata"]["creationTimestamp"]
+        .as_str()
+        .expect("creationTimestamp");
+    let event_time = created.replace('Z', ".000000Z");
+    let manifest = c.scratch().join("event.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: web.provisioned\n\
+             eventTime: \"{event_time}\"\nreportingController: gantry.io/controller\n\
+             reportingInstance: gantry-0\naction: Provision\nreason: Provisioned\ntype: Normal\n\
+             note: load balancer 192.0.2.10 is ready\n\
+             regarding:\n  apiVersion: v1\n  kind: Service\n  name: web\n  namespace: default\n  uid: \"{uid}\"\n"
+        ),
+    )
+    .expect("write");
+    let out = ok(c
+        .kubectl(
+            ["create", "-f"]
+                .iter()
+                .map(std::ffi::OsStr::new)
+                .chain([manifest.as_os_str()]),
+        )
+        .expect("kubectl"));
+    assert!(
+        out.contains("event.events.k8s.io/web.provisioned created"),
+        "{out}"
+    );
+
+    // describe reads core v1 Events by involvedObject field selectors.
+    let described = ok(c.kubectl(["describe", "svc", "web"]).expect("kubectl"));
+    let events = described
+        .split_once("Events:")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no Events section: {described}"));
+    let row = events
+        .lines()
+        .find(|l| l.contains("Provisioned"))
+        .unwrap_or_else(|| panic!("event not listed: {described}"));
+    assert!(row.contains("Normal"), "{row}");
+    assert!(row.contains("gantry.io/controller"), "{row}");
+    assert!(row.contains("load balancer 192.0.2.10 is ready"), "{row}");
+
+    // The same object through the core API, converted.
+    let core = json(ok(c
+        .kubectl(["get", "events.v1.", "web.provisioned", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(core["apiVersion"], "v1");
+    assert_eq!(core["message"], "load balancer 192.0.2.10 is ready");
+    assert_eq!(core["involvedObject"]["uid"], uid);
+    assert_eq!(core["reportingComponent"], "gantry.io/controller");
+
+    // A field the server cannot select on is refused with its message.
+    let bad = c
+        .kubectl(["get", "events", "--field-selector", "message=x"])
+        .expect("kubectl");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("field label not supported: message"),
+        "{bad:?}"
+    );
+}

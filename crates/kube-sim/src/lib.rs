@@ -14,6 +14,7 @@ pub mod api;
 pub mod crd;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod kubeconfig;
 pub mod object;

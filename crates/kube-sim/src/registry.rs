@@ -68,9 +68,21 @@ impl ResourceType {
         }
     }
 
-    /// Storage key shared by all versions of a resource.
+    /// Storage key shared by all versions of a resource. `events.k8s.io`
+    /// Events share core Events' storage: both APIs view one object.
     pub fn storage_key(&self) -> String {
+        if crate::events::is_events_v1(self) {
+            return "/events".into();
+        }
         format!("{}/{}", self.group, self.plural)
+    }
+
+    /// The `apiVersion` objects of this type carry in storage.
+    pub fn storage_api_version(&self) -> String {
+        if crate::events::is_events_v1(self) {
+            return "v1".into();
+        }
+        self.api_version()
     }
 
     /// Whether objects of this type carry a spec whose changes bump `metadata.generation`.

@@ -310,13 +310,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             let body = read_body(req).await?;
             let obj = parse_object(&content_type, &body)?;
             let (code, v) = write::create(&mut shared.state.lock(), &ctx, obj)?;
-            Ok(json_response(code, &v))
+            Ok(json_response(code, &read::present(v, &ctx)))
         }
         "update" => {
             let body = read_body(req).await?;
             let obj = parse_object(&content_type, &body)?;
             let (code, v) = write::update(&mut shared.state.lock(), &ctx, obj)?;
-            Ok(json_response(code, &v))
+            Ok(json_response(code, &read::present(v, &ctx)))
         }
         "patch" => {
             let kind = PatchKind::from_content_type(&content_type).ok_or_else(|| {
@@ -326,13 +326,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             })?;
             let body = read_body(req).await?;
             let (code, v) = write::patch(&mut shared.state.lock(), &ctx, kind, &body)?;
-            Ok(json_response(code, &v))
+            Ok(json_response(code, &read::present(v, &ctx)))
         }
         "delete" => {
             let body = read_body(req).await?;
             let opts = delete::DeleteOptions::from_request(&ctx, &body);
             let (code, v) = delete::delete(&mut shared.state.lock(), &ctx, &opts)?;
-            Ok(json_response(code, &v))
+            Ok(json_response(code, &read::present(v, &ctx)))
         }
         "deletecollection" => {
             let body = read_body(req).await?;

@@ -238,7 +238,7 @@ impl FieldSelector {
                     "invalid selector: '{s}'; can't understand '{part}'"
                 )));
             };
-            let field = field.trim();
+            let field = canonical_field(field.trim(), rt);
             let allowed = field == "metadata.name"
                 || field == "metadata.namespace"
                 || rt.field_selectors.iter().any(|f| f == field);
@@ -269,22 +269,41 @@ impl FieldSelector {
     }
 }
 
-/// The string form of a selectable field (missing fields select as "").
+/// The field label a request names, as the real server converts it:
+/// `spec.host` is the legacy name of a Pod's `spec.nodeName`, and the
+/// `events.k8s.io` names map onto the stored core Event fields.
+fn canonical_field<'a>(field: &'a str, rt: &ResourceType) -> &'a str {
+    match (rt.group.as_str(), rt.plural.as_str(), field) {
+        ("", "pods", "spec.host") => "spec.nodeName",
+        ("events.k8s.io", "events", f) => crate::events::core_field_label(f),
+        _ => field,
+    }
+}
+
+/// What a missing field selects as: the Go zero value of its typed field.
+fn zero_value(field: &str) -> &'static str {
+    match field {
+        "spec.hostNetwork" | "spec.unschedulable" => "false",
+        "status.replicas" | "status.successful" => "0",
+        _ => "",
+    }
+}
+
+/// The string form of a selectable field (missing fields select as their zero value).
 fn field_value(obj: &Value, field: &str) -> String {
-    let path = match field {
-        "source" => "source.component",
-        other => other,
-    };
+    if let Some(v) = crate::events::selectable(obj, field) {
+        return v;
+    }
     let mut cur = obj;
-    for seg in path.split('.') {
+    for seg in field.split('.') {
         match cur.get(seg) {
             Some(v) => cur = v,
-            None => return String::new(),
+            None => return zero_value(field).to_string(),
         }
     }
     match cur {
         Value::String(s) => s.clone(),
-        Value::Null => String::new(),
+        Value::Null => zero_value(field).to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         other => other.to_string(),

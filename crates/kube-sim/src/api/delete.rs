@@ -139,7 +139,7 @@ pub fn delete_collection(
         }
         let orphan = opts.propagation.as_deref() == Some("Orphan");
         match delete_at(st, &ctx.rt.group, &ctx.rt.plural, &key, &n, &name, orphan) {
-            Deleted::Pending(o) | Deleted::Gone(o) => items.push((*o).clone()),
+            Deleted::Pending(o) | Deleted::Gone(o) => items.push(read::with_version(&o, ctx)),
             Deleted::Missing => {}
         }
     }

@@ -112,8 +112,24 @@ pub fn list(st: &State, ctx: &Ctx) -> Result<Value, ApiError> {
     }))
 }
 
-/// An object as served under the requested version.
+/// A write's answer as served under the requested version (a `Status`
+/// passes through).
+pub fn present(v: Value, ctx: &Ctx) -> Value {
+    let converts = crate::events::is_events_v1(&ctx.rt) || ctx.rt.custom.is_some();
+    if converts && v.get("kind").and_then(Value::as_str) == Some(ctx.rt.kind.as_str()) {
+        with_version(&v, ctx)
+    } else {
+        v
+    }
+}
+
+/// An object as served under the requested version: custom resources get
+/// the requested `apiVersion`, stored core Events are converted for the
+/// `events.k8s.io` API.
 pub fn with_version(obj: &Value, ctx: &Ctx) -> Value {
+    if crate::events::is_events_v1(&ctx.rt) {
+        return crate::events::from_core(obj);
+    }
     let mut v = obj.clone();
     if ctx.rt.custom.is_some() {
         v["apiVersion"] = json!(ctx.rt.api_version());

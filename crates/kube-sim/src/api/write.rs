@@ -4,7 +4,7 @@
 //! generation bumps, managedFields, no-op detection and resourceVersion
 //! preconditions.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use serde_json::{Value, json};
 
@@ -70,6 +70,24 @@ fn writer<'a>(
     }
 }
 
+/// The object as the request's API version shows it.
+fn served<'a>(ctx: &Ctx, stored: &'a Value) -> Cow<'a, Value> {
+    if crate::events::is_events_v1(&ctx.rt) {
+        Cow::Owned(crate::events::from_core(stored))
+    } else {
+        Cow::Borrowed(stored)
+    }
+}
+
+/// A request body in the form objects of this resource are stored in.
+fn to_storage(ctx: &Ctx, body: Value) -> Value {
+    if crate::events::is_events_v1(&ctx.rt) {
+        crate::events::to_core(&body)
+    } else {
+        body
+    }
+}
+
 /// POST: creates an object.
 pub fn create(st: &mut State, ctx: &Ctx, body: Value) -> Result<(u16, Value), ApiError> {
     create_with(st, ctx, body, None)
@@ -88,6 +106,9 @@ fn create_with(
         ));
     }
     check_kind(ctx, &body)?;
+    if applied.is_none() {
+        body = to_storage(ctx, body);
+    }
     let url_ns = ctx.ns_key().to_string();
     let body_ns = object::namespace(&body).to_string();
     if ctx.rt.namespaced && !body_ns.is_empty() && body_ns != url_ns {
@@ -141,7 +162,7 @@ fn create_with(
         } else {
             meta.remove("generation");
         }
-        body["apiVersion"] = json!(api_version);
+        body["apiVersion"] = json!(ctx.rt.storage_api_version());
         body["kind"] = json!(ctx.rt.kind);
         body
     };
@@ -194,7 +215,7 @@ pub fn update(st: &mut State, ctx: &Ctx, body: Value) -> Result<(u16, Value), Ap
     if !rv.is_empty() && rv != object::resource_version(&old) {
         return Err(ApiError::stale(ctx.gr(), &name));
     }
-    commit(st, ctx, &old, body, Mode::Update)
+    commit(st, ctx, &old, to_storage(ctx, body), Mode::Update)
 }
 
 /// PATCH: applies one of the four patch kinds.
@@ -232,6 +253,7 @@ pub fn patch(
             }
             let mut obj = managed::apply(None, &body, &w, force)
                 .map_err(|c| ApiError::apply_conflict(ctx.gr(), &name, &c))?;
+            obj = to_storage(ctx, obj);
             object::meta_mut(&mut obj).insert("name".into(), json!(name));
             // Ownership belongs to the applier, not to an Update entry for the create.
             let entries = obj
@@ -244,12 +266,13 @@ pub fn patch(
         if !rv.is_empty() && rv != object::resource_version(&old) {
             return Err(ApiError::stale(ctx.gr(), &name));
         }
-        let merged = managed::apply(Some(&old), &body, &w, force)
+        let merged = managed::apply(Some(&served(ctx, &old)), &body, &w, force)
             .map_err(|c| ApiError::apply_conflict(ctx.gr(), &name, &c))?;
-        return commit(st, ctx, &old, merged, Mode::Apply);
+        return commit(st, ctx, &old, to_storage(ctx, merged), Mode::Apply);
     }
     let old = existing.ok_or_else(|| ApiError::not_found(ctx.gr(), &name))?;
-    let patched = patch::apply_simple(kind, &old, &body)?;
+    // Patches are written against the served form of the object.
+    let patched = to_storage(ctx, patch::apply_simple(kind, &served(ctx, &old), &body)?);
     let want_rv = object::resource_version(&patched);
     if want_rv != object::resource_version(&old) {
         return Err(ApiError::stale(ctx.gr(), &name));
@@ -306,7 +329,7 @@ fn commit(
     if !new.is_object() {
         return Err(ApiError::bad_request("the object must be a JSON object"));
     }
-    new["apiVersion"] = json!(ctx.rt.api_version());
+    new["apiVersion"] = json!(ctx.rt.storage_api_version());
     new["kind"] = json!(ctx.rt.kind);
     {
         let old_meta = old
