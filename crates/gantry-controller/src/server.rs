@@ -4,7 +4,7 @@
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicU8, Ordering},
     },
 };
@@ -34,9 +34,15 @@ pub enum Phase {
 #[derive(Debug, Default)]
 pub struct Health {
     phase: AtomicU8,
+    bound: OnceLock<SocketAddr>,
 }
 
 impl Health {
+    /// The address the HTTP endpoints listen on, once bound.
+    pub fn bound_addr(&self) -> Option<SocketAddr> {
+        self.bound.get().copied()
+    }
+
     /// Set the phase.
     pub fn set(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
@@ -102,6 +108,8 @@ pub async fn bind(
         addr: addr.to_string(),
         source,
     })?;
+    // Set once per process: a controller binds at most once.
+    let _ = health.bound.set(bound);
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(healthz))

@@ -60,6 +60,9 @@ pub struct Harness {
     pub providers: BTreeMap<String, Arc<RecordingProvider>>,
     pub config: ControllerConfig,
     pub running: Option<Running>,
+    /// Serve /metrics, /healthz and /readyz here when set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub health: Option<Arc<gantry_controller::server::Health>>,
 }
 
 /// Controller settings for tests: fast retries, long resync (so only the
@@ -111,6 +114,8 @@ impl Harness {
             providers,
             config: test_config(),
             running: None,
+            metrics_addr: None,
+            health: None,
         };
         for (name, _) in classes {
             h.create_class(name).await;
@@ -150,10 +155,14 @@ impl Harness {
 
     /// Like [`Harness::start`] with a custom provider factory.
     pub async fn start_with(&mut self, factory: StaticFactory) {
-        let controller =
+        let mut controller =
             GantryController::new(self.client.clone(), self.config.clone(), Arc::new(factory));
+        if let Some(addr) = self.metrics_addr {
+            controller = controller.with_metrics_addr(addr);
+        }
         let metrics = controller.metrics();
         let health = controller.health();
+        self.health = Some(Arc::clone(&health));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(controller.run(async move {
             let _ = stopped.await;
