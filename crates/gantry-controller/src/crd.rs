@@ -1,13 +1,13 @@
 //! `gantry crd`: Gantry's CustomResourceDefinitions as one YAML stream,
 //! ready for `kubectl apply -f -` and for the chart's `crds/` directory.
 
-use gantry_model::LoadBalancerClass;
+use gantry_model::{LoadBalancerClass, local::LocalLoadBalancer};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 /// Every CRD Gantry owns, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![LoadBalancerClass::crd()]
+    vec![LoadBalancerClass::crd(), LocalLoadBalancer::crd()]
 }
 
 /// The CRDs as YAML documents separated by `---`.
@@ -39,6 +39,12 @@ mod tests {
             .iter()
             .filter_map(|d| d.metadata.name.clone())
             .collect();
-        assert_eq!(names, ["loadbalancerclasses.gantry.dev"]);
+        assert_eq!(
+            names,
+            [
+                "loadbalancerclasses.gantry.dev",
+                "localloadbalancers.gantry.dev"
+            ]
+        );
     }
 }

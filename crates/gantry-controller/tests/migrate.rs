@@ -124,3 +124,56 @@ async fn ingress_class_switch_migrates_new_first_then_deletes_old() {
     h.wait_for_event("site", "MigratingLoadBalancer").await;
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_class_annotation_switch_migrates_with_progressing_condition() {
+    let mut h = Harness::new(&[("a", base(1)), ("b", base(2))]).await;
+    h.create_nodes(1).await;
+    h.config.default_class = Some("a".into());
+    h.start().await;
+    // A class-less Service: the default class `a` serves it.
+    h.create_service_with("web", "a", |svc| {
+        if let Some(spec) = svc.spec.as_mut() {
+            spec.load_balancer_class = None;
+        }
+    })
+    .await;
+    let old_ip = h.wait_for_ip("web").await;
+    assert!(old_ip.starts_with("192.0.2."), "{old_ip}");
+    let (a, b) = (h.provider("a"), h.provider("b"));
+    b.set_ready(false);
+
+    let mut svc = h.get_service("web").await.expect("exists");
+    svc.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("gantry.dev/class".into(), "b".into());
+    h.services()
+        .replace("web", &PostParams::default(), &svc)
+        .await
+        .expect("annotated");
+
+    // While b provisions, status keeps a's address and says it is migrating.
+    wait_for("Progressing=True Migrating", WAIT, || async {
+        let svc = h.get_service("web").await?;
+        let conds = svc.status?.conditions?;
+        let p = conds.iter().find(|c| c.type_ == "Progressing")?;
+        (p.status == "True" && p.reason == "Migrating").then_some(())
+    })
+    .await;
+    assert_eq!(h.wait_for_ip("web").await, old_ip);
+    assert_eq!(a.inventory().len(), 1);
+    assert_eq!(b.inventory().len(), 1);
+
+    b.set_ready(true);
+    wait_for("migrated", WAIT, || async {
+        let ip = h.wait_for_ip("web").await;
+        (ip.starts_with("198.51.100.") && a.inventory().is_empty()).then_some(())
+    })
+    .await;
+    let delete = a.calls_of(Op::Delete);
+    assert_eq!(delete.len(), 1);
+    let svc = h.get_service("web").await.expect("exists");
+    assert!(Harness::has_finalizer(&svc));
+    h.shutdown().await;
+}
