@@ -27,8 +27,8 @@ use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
         WatchStreamExt,
-        reflector::{self, ObjectRef, Store, store::Writer},
-        watcher::{self, Event},
+        reflector::{self, ObjectRef, Store, reflector, store::Writer},
+        watcher::{self, Event, watcher},
     },
 };
 use parking_lot::Mutex;
@@ -233,8 +233,6 @@ where
         futures::future::ready(())
     }))
 }
-
-use kube::runtime::{reflector::reflector, watcher::watcher};
 
 /// Every watch of the controller as one future (runs until dropped).
 pub fn watchers(
