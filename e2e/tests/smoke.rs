@@ -374,3 +374,126 @@ fn kubectl_describe_lists_events_published_through_events_v1() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn kubectl_typed_creates_and_scale_send_protobuf_the_server_decodes() {
+    let c = Cluster::start(true).expect("cluster");
+    // kubectl's typed clients send these bodies as protobuf.
+    ok(c.kubectl([
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1",
+        "--replicas=2",
+        "--port=8080",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo hi",
+    ])
+    .expect("kubectl"));
+    ok(c.kubectl([
+        "create",
+        "deployment",
+        "idle",
+        "--image=nginx:1",
+        "--replicas=0",
+    ])
+    .expect("kubectl"));
+    ok(c.kubectl([
+        "create",
+        "job",
+        "once",
+        "--image=busybox",
+        "--",
+        "echo",
+        "hi",
+    ])
+    .expect("kubectl"));
+    ok(c.kubectl([
+        "create",
+        "ingress",
+        "front",
+        "--rule=testhost.com/*=service-test:80",
+    ])
+    .expect("kubectl"));
+
+    let d = json(ok(c
+        .kubectl(["get", "deploy", "web", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "web");
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "nginx:1");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        container["command"],
+        serde_json::json!(["/bin/sh", "-c", "echo hi"])
+    );
+    // An unset template timestamp stays null, not the Unix epoch.
+    assert!(
+        d["spec"]["template"]["metadata"]["creationTimestamp"].is_null(),
+        "{d}"
+    );
+    // An explicit zero survives (a pointer field in Go).
+    let idle = json(ok(c
+        .kubectl(["get", "deploy", "idle", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(idle["spec"]["replicas"], 0);
+
+    let j = json(ok(c
+        .kubectl(["get", "job", "once", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(j["spec"]["template"]["spec"]["restartPolicy"], "Never");
+    assert_eq!(
+        j["spec"]["template"]["spec"]["containers"][0]["command"],
+        serde_json::json!(["echo", "hi"])
+    );
+    let ing = json(ok(c
+        .kubectl(["get", "ingress", "front", "-o", "json"])
+        .expect("kubectl")));
+    let path = &ing["spec"]["rules"][0]["http"]["paths"][0];
+    assert_eq!(ing["spec"]["rules"][0]["host"], "testhost.com");
+    assert_eq!(path["backend"]["service"]["name"], "service-test");
+    assert_eq!(path["backend"]["service"]["port"]["number"], 80);
+
+    // kubectl scale goes through the autoscaling/v1 scale subresource.
+    let out = ok(c
+        .kubectl(["scale", "deployment", "web", "--replicas=3"])
+        .expect("kubectl"));
+    assert!(out.contains("deployment.apps/web scaled"), "{out}");
+    let d = json(ok(c
+        .kubectl(["get", "deploy", "web", "-o", "json"])
+        .expect("kubectl")));
+    assert_eq!(d["spec"]["replicas"], 3);
+    // A stale precondition is refused.
+    let stale = c
+        .kubectl([
+            "scale",
+            "deployment",
+            "web",
+            "--replicas=5",
+            "--current-replicas=2",
+        ])
+        .expect("kubectl");
+    assert!(!stale.status.success(), "{stale:?}");
+    // With a matching precondition kubectl PUTs the Scale with its resourceVersion.
+    ok(c.kubectl([
+        "scale",
+        "deployment",
+        "web",
+        "--replicas=4",
+        "--current-replicas=3",
+    ])
+    .expect("kubectl"));
+    let scale = json(ok(c
+        .kubectl([
+            "get",
+            "--raw",
+            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        ])
+        .expect("kubectl")));
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 4);
+    assert_eq!(scale["status"]["selector"], "app=web");
+}

@@ -23,6 +23,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod registry;
 pub mod router;
+pub mod scale;
 pub mod seed;
 pub mod selectors;
 pub mod server;

@@ -211,6 +211,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
     if let Some(sub) = &target.subresource
         && !(sub == "status" && rt.has_status)
         && !(sub == "finalize" && rt.plural == "namespaces")
+        && !(sub == "scale" && crate::scale::supports(&rt))
     {
         return Err(ApiError::no_route());
     }
@@ -248,6 +249,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
         .take(verb, &rt.plural, ctx.subresource.as_deref())
     {
         return Err(e);
+    }
+    if target.subresource.as_deref() == Some("scale") {
+        return scale_request(&shared, &ctx, verb, req).await;
     }
     let accept = header_str(&req, header::ACCEPT).to_string();
     let wants_table = accept.contains("as=Table");
@@ -341,6 +345,41 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             Ok(json_response(code, &v))
         }
         _ => Err(ApiError::no_route()),
+    }
+}
+
+/// GET, PUT and PATCH on the `scale` subresource.
+async fn scale_request(
+    shared: &Shared,
+    ctx: &Ctx,
+    verb: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let content_type = header_str(&req, header::CONTENT_TYPE).to_string();
+    match verb {
+        "get" => Ok(json_response(
+            200,
+            &crate::scale::get(&shared.state.lock(), ctx)?,
+        )),
+        "update" => {
+            let body = read_body(req).await?;
+            let obj = parse_object(&content_type, &body)?;
+            let (code, v) = crate::scale::update(&mut shared.state.lock(), ctx, obj)?;
+            Ok(json_response(code, &v))
+        }
+        "patch" => {
+            let kind = PatchKind::from_content_type(&content_type).ok_or_else(|| {
+                ApiError::unsupported_media_type(format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {content_type}"
+                ))
+            })?;
+            let body = read_body(req).await?;
+            let (code, v) = crate::scale::patch(&mut shared.state.lock(), ctx, kind, &body)?;
+            Ok(json_response(code, &v))
+        }
+        _ => Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        )),
     }
 }
 

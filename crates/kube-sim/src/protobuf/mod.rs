@@ -1,157 +1,20 @@
 //! Decoding of Kubernetes protobuf request bodies
-//! (`application/vnd.kubernetes.protobuf`) into JSON, for the kinds that
-//! client-go's typed clients write that way in practice: Helm's release
-//! Secrets, and `kubectl create` of Secrets, ConfigMaps, Namespaces and
-//! Services. Field numbers follow the published `generated.proto` files.
-//! Responses are always JSON, which those clients accept.
+//! (`application/vnd.kubernetes.protobuf`) into JSON. client-go's typed
+//! clients send built-in kinds this way unconditionally (they ask for
+//! protobuf first whatever the server advertises), so Helm's release
+//! Secrets and `kubectl create <kind>` arrive as protobuf. The schemas in
+//! [`schemas`] name the fields of the kinds those clients write; field
+//! numbers follow the published `generated.proto` files. Responses are
+//! always JSON, which those clients accept (`Accept` lists JSON second).
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 
-#[derive(Clone, Copy)]
-enum Ty {
-    Str,
-    Int,
-    Bool,
-    Time,
-    IntOrString,
-    RawJson,
-    MapStr,
-    MapBytes,
-    Msg(&'static [Field]),
-}
+pub mod schemas;
 
-#[derive(Clone, Copy)]
-struct Field {
-    num: u64,
-    name: &'static str,
-    ty: Ty,
-    repeated: bool,
-}
-
-const fn f(num: u64, name: &'static str, ty: Ty) -> Field {
-    Field {
-        num,
-        name,
-        ty,
-        repeated: false,
-    }
-}
-
-const fn rep(num: u64, name: &'static str, ty: Ty) -> Field {
-    Field {
-        num,
-        name,
-        ty,
-        repeated: true,
-    }
-}
-
-const OWNER_REFERENCE: &[Field] = &[
-    f(1, "kind", Ty::Str),
-    f(3, "name", Ty::Str),
-    f(4, "uid", Ty::Str),
-    f(5, "apiVersion", Ty::Str),
-    f(6, "controller", Ty::Bool),
-    f(7, "blockOwnerDeletion", Ty::Bool),
-];
-
-const MANAGED_FIELDS: &[Field] = &[
-    f(1, "manager", Ty::Str),
-    f(2, "operation", Ty::Str),
-    f(3, "apiVersion", Ty::Str),
-    f(4, "time", Ty::Time),
-    f(6, "fieldsType", Ty::Str),
-    f(7, "fieldsV1", Ty::RawJson),
-    f(8, "subresource", Ty::Str),
-];
-
-const OBJECT_META: &[Field] = &[
-    f(1, "name", Ty::Str),
-    f(2, "generateName", Ty::Str),
-    f(3, "namespace", Ty::Str),
-    f(4, "selfLink", Ty::Str),
-    f(5, "uid", Ty::Str),
-    f(6, "resourceVersion", Ty::Str),
-    f(7, "generation", Ty::Int),
-    f(8, "creationTimestamp", Ty::Time),
-    f(9, "deletionTimestamp", Ty::Time),
-    f(10, "deletionGracePeriodSeconds", Ty::Int),
-    f(11, "labels", Ty::MapStr),
-    f(12, "annotations", Ty::MapStr),
-    rep(13, "ownerReferences", Ty::Msg(OWNER_REFERENCE)),
-    rep(14, "finalizers", Ty::Str),
-    rep(17, "managedFields", Ty::Msg(MANAGED_FIELDS)),
-];
-
-const SECRET: &[Field] = &[
-    f(1, "metadata", Ty::Msg(OBJECT_META)),
-    f(2, "data", Ty::MapBytes),
-    f(3, "type", Ty::Str),
-    f(4, "stringData", Ty::MapStr),
-    f(5, "immutable", Ty::Bool),
-];
-
-const CONFIG_MAP: &[Field] = &[
-    f(1, "metadata", Ty::Msg(OBJECT_META)),
-    f(2, "data", Ty::MapStr),
-    f(3, "binaryData", Ty::MapBytes),
-    f(4, "immutable", Ty::Bool),
-];
-
-const NAMESPACE_SPEC: &[Field] = &[rep(1, "finalizers", Ty::Str)];
-const NAMESPACE: &[Field] = &[
-    f(1, "metadata", Ty::Msg(OBJECT_META)),
-    f(2, "spec", Ty::Msg(NAMESPACE_SPEC)),
-];
-
-const SERVICE_PORT: &[Field] = &[
-    f(1, "name", Ty::Str),
-    f(2, "protocol", Ty::Str),
-    f(3, "port", Ty::Int),
-    f(4, "targetPort", Ty::IntOrString),
-    f(5, "nodePort", Ty::Int),
-    f(6, "appProtocol", Ty::Str),
-];
-
-const SERVICE_SPEC: &[Field] = &[
-    rep(1, "ports", Ty::Msg(SERVICE_PORT)),
-    f(2, "selector", Ty::MapStr),
-    f(3, "clusterIP", Ty::Str),
-    f(4, "type", Ty::Str),
-    rep(5, "externalIPs", Ty::Str),
-    f(7, "sessionAffinity", Ty::Str),
-    f(8, "loadBalancerIP", Ty::Str),
-    rep(9, "loadBalancerSourceRanges", Ty::Str),
-    f(10, "externalName", Ty::Str),
-    f(11, "externalTrafficPolicy", Ty::Str),
-    f(12, "healthCheckNodePort", Ty::Int),
-    f(13, "publishNotReadyAddresses", Ty::Bool),
-    f(17, "ipFamilyPolicy", Ty::Str),
-    rep(18, "clusterIPs", Ty::Str),
-    rep(19, "ipFamilies", Ty::Str),
-    f(20, "allocateLoadBalancerNodePorts", Ty::Bool),
-    f(21, "loadBalancerClass", Ty::Str),
-    f(22, "internalTrafficPolicy", Ty::Str),
-    f(23, "trafficDistribution", Ty::Str),
-];
-
-const SERVICE: &[Field] = &[
-    f(1, "metadata", Ty::Msg(OBJECT_META)),
-    f(2, "spec", Ty::Msg(SERVICE_SPEC)),
-];
-
-fn schema_for(api_version: &str, kind: &str) -> Option<&'static [Field]> {
-    match (api_version, kind) {
-        ("v1", "Secret") => Some(SECRET),
-        ("v1", "ConfigMap") => Some(CONFIG_MAP),
-        ("v1", "Namespace") => Some(NAMESPACE),
-        ("v1", "Service") => Some(SERVICE),
-        _ => None,
-    }
-}
+use schemas::{Field, Ty, schema_for};
 
 fn bad(what: &str) -> ApiError {
     ApiError::bad_request(format!("unable to decode protobuf body: {what}"))
@@ -218,17 +81,26 @@ fn text(b: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(b.to_vec()).map_err(|_| bad("invalid UTF-8"))
 }
 
-fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), ApiError> {
+/// How a map entry's value is encoded.
+#[derive(Clone, Copy)]
+enum MapValue {
+    Str,
+    Bytes,
+    Quantity,
+}
+
+fn map_entry(b: &[u8], kind: MapValue) -> Result<(String, Value), ApiError> {
     let mut r = Reader { buf: b };
     let (mut k, mut v) = (String::new(), json!(""));
     while let Some((num, wire)) = r.next()? {
         if let Wire::Bytes(data) = wire {
-            match num {
-                1 => k = text(data)?,
-                2 if bytes_value => {
+            match (num, kind) {
+                (1, _) => k = text(data)?,
+                (2, MapValue::Bytes) => {
                     v = json!(base64::engine::general_purpose::STANDARD.encode(data))
                 }
-                2 => v = json!(text(data)?),
+                (2, MapValue::Str) => v = json!(text(data)?),
+                (2, MapValue::Quantity) => v = quantity(data)?,
                 _ => {}
             }
         }
@@ -236,13 +108,32 @@ fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), ApiError> {
     Ok((k, v))
 }
 
+/// `resource.Quantity`: its canonical string in field 1.
+fn quantity(b: &[u8]) -> Result<Value, ApiError> {
+    let mut r = Reader { buf: b };
+    let mut s = String::new();
+    while let Some((num, wire)) = r.next()? {
+        if let (1, Wire::Bytes(d)) = (num, wire) {
+            s = text(d)?;
+        }
+    }
+    Ok(json!(s))
+}
+
+/// `meta.v1.Time` (seconds in field 1, nanos in field 2). The zero time is
+/// what Go writes for an unset non-pointer Time; its JSON is `null`.
 fn time(b: &[u8]) -> Result<Value, ApiError> {
     let mut r = Reader { buf: b };
-    let mut secs = 0i64;
+    let (mut secs, mut nanos) = (0i64, 0i64);
     while let Some((num, wire)) = r.next()? {
-        if let (1, Wire::Varint(v)) = (num, wire) {
-            secs = v as i64;
+        match (num, wire) {
+            (1, Wire::Varint(v)) => secs = v as i64,
+            (2, Wire::Varint(v)) => nanos = v as i64,
+            _ => {}
         }
+    }
+    if secs == 0 && nanos == 0 {
+        return Ok(Value::Null);
     }
     let ts = jiff::Timestamp::from_second(secs).map_err(|_| bad("time out of range"))?;
     Ok(json!(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
@@ -267,7 +158,16 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
     let mut r = Reader { buf: b };
     while let Some((num, wire)) = r.next()? {
         let Some(field) = schema.iter().find(|f| f.num == num) else {
+            // A field this table does not name: dropped, as JSON decoding
+            // drops unknown fields; say so, since the writer meant it.
+            tracing::warn!(field = num, "protobuf body field not decoded");
             continue;
+        };
+        let map = match field.ty {
+            Ty::MapStr => Some(MapValue::Str),
+            Ty::MapBytes => Some(MapValue::Bytes),
+            Ty::MapQuantity => Some(MapValue::Quantity),
+            _ => None,
         };
         let value = match (field.ty, wire) {
             (Ty::Int, Wire::Varint(v)) => json!(v as i64),
@@ -275,6 +175,7 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
             (Ty::Str, Wire::Bytes(d)) => json!(text(d)?),
             (Ty::Time, Wire::Bytes(d)) => time(d)?,
             (Ty::IntOrString, Wire::Bytes(d)) => int_or_string(d)?,
+            (Ty::Quantity, Wire::Bytes(d)) => quantity(d)?,
             (Ty::RawJson, Wire::Bytes(d)) => {
                 let mut inner = Reader { buf: d };
                 let mut raw = json!({});
@@ -286,8 +187,8 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
                 }
                 raw
             }
-            (Ty::MapStr | Ty::MapBytes, Wire::Bytes(d)) => {
-                let (k, v) = map_entry(d, matches!(field.ty, Ty::MapBytes))?;
+            (Ty::MapStr | Ty::MapBytes | Ty::MapQuantity, Wire::Bytes(d)) => {
+                let (k, v) = map_entry(d, map.unwrap_or(MapValue::Str))?;
                 let slot = out.entry(field.name).or_insert_with(|| json!({}));
                 if let Some(m) = slot.as_object_mut() {
                     m.insert(k, v);
@@ -295,14 +196,27 @@ fn message(b: &[u8], schema: &[Field]) -> Result<Value, ApiError> {
                 continue;
             }
             (Ty::Msg(inner), Wire::Bytes(d)) => message(d, inner)?,
+            (Ty::Opaque, Wire::Bytes(_)) => json!({}),
             _ => return Err(bad(&format!("unexpected encoding of field {}", field.name))),
         };
-        // Go's protobuf writes zero values that its JSON encoding omits
-        // (`omitempty`); dropping them keeps server defaulting identical.
+        if value.is_null() {
+            continue;
+        }
+        if field.name.is_empty() {
+            // An embedded struct Go's JSON inlines into its parent.
+            if let Value::Object(inner) = value {
+                out.extend(inner);
+            }
+            continue;
+        }
+        // Go's protobuf writes zero values of plain fields that its JSON
+        // encoding omits (`omitempty`); dropping them keeps server
+        // defaulting identical. Pointer fields are written only when set,
+        // so their zero values mean what they say.
         let zero = matches!(&value, Value::String(s) if s.is_empty())
             || value == json!(0)
             || value == json!(false);
-        if zero && !field.repeated {
+        if zero && !field.repeated && !field.keep_zero {
             continue;
         }
         if field.repeated {
@@ -343,7 +257,8 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     }
     let schema = schema_for(&api_version, &kind).ok_or_else(|| {
         ApiError::unsupported_media_type(format!(
-            "the body of the request was in an unknown format - protobuf is supported for v1 Secret, ConfigMap, Namespace and Service only (got {api_version} {kind}); accepted media types include: application/json, application/yaml"
+            "the body of the request was in an unknown format - protobuf is supported for {} only (got {api_version} {kind}); accepted media types include: application/json, application/yaml",
+            schemas::KNOWN
         ))
     })?;
     let mut obj = message(raw, schema)?;
@@ -402,5 +317,83 @@ mod tests {
         assert_eq!(v["metadata"]["labels"]["owner"], "helm");
         assert_eq!(v["data"]["release"], "AQI=");
         assert_eq!(v["type"], "helm.sh/release.v1");
+    }
+
+    fn envelope(api_version: &[u8], kind: &[u8], raw: &[u8]) -> Vec<u8> {
+        let mut tm = Vec::new();
+        bytes_field(1, api_version, &mut tm);
+        bytes_field(2, kind, &mut tm);
+        let mut body = b"k8s\x00".to_vec();
+        bytes_field(1, &tm, &mut body);
+        bytes_field(2, raw, &mut body);
+        body
+    }
+
+    fn varint_field(num: u64, v: u64, out: &mut Vec<u8>) {
+        varint(num << 3, out);
+        varint(v, out);
+    }
+
+    #[test]
+    fn deployment_keeps_pointer_zeros_and_nulls_zero_times() {
+        // metadata{name, creationTimestamp: zero Time}
+        let mut meta = Vec::new();
+        bytes_field(1, b"web", &mut meta);
+        bytes_field(8, b"", &mut meta);
+        let mut container = Vec::new();
+        bytes_field(1, b"c", &mut container);
+        bytes_field(2, b"nginx", &mut container);
+        bytes_field(8, b"", &mut container);
+        let mut limits = Vec::new();
+        bytes_field(1, b"cpu", &mut limits);
+        let mut qty = Vec::new();
+        bytes_field(1, b"500m", &mut qty);
+        bytes_field(2, &qty, &mut limits);
+        let mut resources = Vec::new();
+        bytes_field(1, &limits, &mut resources);
+        bytes_field(8, &resources, &mut container);
+        let mut pod_spec = Vec::new();
+        bytes_field(2, &container, &mut pod_spec);
+        let mut template = Vec::new();
+        bytes_field(1, &meta, &mut template);
+        bytes_field(2, &pod_spec, &mut template);
+        let mut spec = Vec::new();
+        varint_field(1, 0, &mut spec);
+        bytes_field(3, &template, &mut spec);
+        varint_field(5, 0, &mut spec);
+        let mut dep = Vec::new();
+        bytes_field(1, &meta, &mut dep);
+        bytes_field(2, &spec, &mut dep);
+        bytes_field(3, b"\x08\x00", &mut dep);
+        let v = decode(&envelope(b"apps/v1", b"Deployment", &dep)).expect("decode");
+        assert_eq!(v["spec"]["replicas"], 0, "a set pointer zero is kept");
+        assert!(v["spec"].get("minReadySeconds").is_none(), "{v}");
+        assert!(v["metadata"].get("creationTimestamp").is_none(), "{v}");
+        let c = &v["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["image"], "nginx");
+        assert_eq!(c["resources"]["limits"]["cpu"], "500m");
+        assert_eq!(v["status"], json!({}));
+    }
+
+    #[test]
+    fn decodes_a_scale() {
+        let mut meta = Vec::new();
+        bytes_field(1, b"web", &mut meta);
+        bytes_field(6, b"42", &mut meta);
+        let mut spec = Vec::new();
+        varint_field(1, 3, &mut spec);
+        let mut scale = Vec::new();
+        bytes_field(1, &meta, &mut scale);
+        bytes_field(2, &spec, &mut scale);
+        let v = decode(&envelope(b"autoscaling/v1", b"Scale", &scale)).expect("decode");
+        assert_eq!(v["kind"], "Scale");
+        assert_eq!(v["metadata"]["resourceVersion"], "42");
+        assert_eq!(v["spec"]["replicas"], 3);
+    }
+
+    #[test]
+    fn unknown_kinds_are_unsupported_media_type() {
+        let err = decode(&envelope(b"apps/v1", b"DaemonSet", b"")).expect_err("415");
+        assert_eq!(err.code, 415);
     }
 }
