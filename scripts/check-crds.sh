@@ -7,7 +7,7 @@ cd "$ROOT"
 CHART_CRDS="charts/gantry/crds/gantry.dev.yaml"
 generated="$(mktemp)"
 trap 'rm -f "$generated"' EXIT
-cargo run --quiet --locked -p gantry-controller --bin gantry -- crd >"$generated"
+cargo run --quiet --locked -p gantry -- crd >"$generated"
 if [[ "${1:-}" == "--write" ]]; then
     mkdir -p "$(dirname "$CHART_CRDS")"
     cp "$generated" "$CHART_CRDS"

@@ -497,3 +497,47 @@ fn kubectl_typed_creates_and_scale_send_protobuf_the_server_decodes() {
     assert_eq!(scale["spec"]["replicas"], 4);
     assert_eq!(scale["status"]["selector"], "app=web");
 }
+
+#[test]
+fn gantry_crds_apply_with_kubectl_and_print_their_columns() {
+    let c = Cluster::start(true).expect("cluster");
+    let gantry = gantry_e2e::bin_dir().expect("bins").join("gantry");
+    let out = Command::new(&gantry)
+        .arg("crd")
+        .output()
+        .expect("gantry crd");
+    assert!(out.status.success(), "{out:?}");
+    let crds = c.scratch().join("crds.yaml");
+    std::fs::write(&crds, &out.stdout).expect("write");
+    let applied = ok(c
+        .kubectl(["apply", "-f", crds.to_str().expect("utf-8")])
+        .expect("kubectl"));
+    assert!(
+        applied.contains("loadbalancerclasses.gantry.dev created"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("localloadbalancers.gantry.dev created"),
+        "{applied}"
+    );
+
+    let class = c.scratch().join("class.yaml");
+    std::fs::write(
+        &class,
+        "apiVersion: gantry.dev/v1alpha1\nkind: LoadBalancerClass\nmetadata:\n  name: local\nspec:\n  provider: local\n  default: true\n  local:\n    pools: [\"127.0.100.0/24\"]\n",
+    )
+    .expect("write");
+    ok(c.kubectl(["apply", "-f", class.to_str().expect("utf-8")])
+        .expect("kubectl"));
+    let table = ok(c.kubectl(["get", "lbclass"]).expect("kubectl"));
+    let header = table.lines().next().unwrap_or_default();
+    for col in ["NAME", "PROVIDER", "DEFAULT"] {
+        assert!(header.contains(col), "missing column {col}: {table}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("local") && l.contains("local") && l.contains("true")),
+        "{table}"
+    );
+}

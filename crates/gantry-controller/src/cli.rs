@@ -1,30 +1,10 @@
-//! Command line of the `gantry` binary: `controller`, `plan` and `crd`.
+//! Flags of the controller's subcommands of the `gantry` binary
+//! (`controller`, `plan`); the binary crate assembles the full command line.
 //! Every flag has a `GANTRY_*` environment fallback.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-/// Gantry: load balancers for Kubernetes Services and Ingresses on AWS, GCP
-/// and bare metal.
-#[derive(Debug, Parser)]
-#[command(name = "gantry", version)]
-pub struct Cli {
-    /// What to run.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the controller.
-    Controller(ControllerArgs),
-    /// Print the changes the controller would make, without making any.
-    Plan(PlanArgs),
-    /// Print the CustomResourceDefinitions as YAML (for `kubectl apply -f -`).
-    Crd,
-}
+use clap::{Args, ValueEnum};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -140,14 +120,19 @@ mod tests {
         assert!(parse_duration("m").is_err());
     }
 
+    #[derive(Debug, clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
     #[test]
-    fn cli_is_consistent_and_defaults_hold() {
-        Cli::command().debug_assert();
-        let cli = Cli::try_parse_from(["gantry", "controller", "--leader-elect", "false"])
-            .expect("parses");
-        let Command::Controller(args) = cli.command else {
-            panic!("expected controller");
-        };
+    fn controller_flags_are_consistent_and_defaults_hold() {
+        Wrapper::command().debug_assert();
+        let args =
+            <Wrapper as clap::Parser>::try_parse_from(["controller", "--leader-elect", "false"])
+                .expect("parses")
+                .args;
         assert!(!args.leader_elect);
         assert_eq!(args.cluster.cluster_id, "gantry");
         assert_eq!(args.lease_namespace, "gantry-system");

@@ -1,22 +1,27 @@
-//! The `gantry` binary: a thin shell over the library.
+//! The cluster-facing subcommands: `controller`, `plan`, `crd` and
+//! `datapath`, each a thin shell over its library.
 
-use std::{process::ExitCode, sync::Arc};
+use std::{net::IpAddr, net::SocketAddr, sync::Arc};
 
-use clap::Parser;
+use clap::Args;
 use gantry_controller::{
-    BuiltinFactory, ControllerConfig, GantryController,
-    cli::{Cli, ClusterArgs, Command, ControllerArgs, LogFormat, OutputFormat, PlanArgs},
+    ControllerConfig, GantryController,
+    cli::{ClusterArgs, ControllerArgs, LogFormat, OutputFormat, PlanArgs},
     error::Error,
     leader::LeaderConfig,
     plan,
 };
+use gantry_datapath::{BindPolicy, DatapathOptions};
+
+use crate::factory::GantryFactory;
 use kube::{
     Client,
     config::{KubeConfigOptions, Kubeconfig},
 };
 use tracing_subscriber::EnvFilter;
 
-fn init_logs(format: LogFormat) {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -27,7 +32,8 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-async fn client(args: &ClusterArgs) -> Result<Client, Error> {
+/// A client for the cluster the flags name.
+pub async fn client(args: &ClusterArgs) -> Result<Client, Error> {
     let config = match &args.kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path).map_err(|e| Error::ClientConfig(Box::new(e)))?;
@@ -42,7 +48,8 @@ async fn client(args: &ClusterArgs) -> Result<Client, Error> {
     Client::try_from(config).map_err(|e| Error::ClientConfig(Box::new(e)))
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -63,7 +70,8 @@ async fn shutdown_signal() {
     }
 }
 
-async fn controller(args: ControllerArgs) -> Result<(), Error> {
+/// `gantry controller`.
+pub async fn controller(args: ControllerArgs) -> Result<(), Error> {
     init_logs(args.log_format);
     let client = client(&args.cluster).await?;
     let identity = format!(
@@ -82,13 +90,18 @@ async fn controller(args: ControllerArgs) -> Result<(), Error> {
             .then(|| LeaderConfig::new(args.lease_name, args.lease_namespace, identity)),
         ..ControllerConfig::default()
     };
-    GantryController::new(client, config, Arc::new(BuiltinFactory))
+    let factory = Arc::new(GantryFactory::new(
+        client.clone(),
+        config.cluster_id.clone(),
+    ));
+    GantryController::new(client, config, factory)
         .with_metrics_addr(args.metrics_addr)
         .run(shutdown_signal())
         .await
 }
 
-async fn plan_cmd(args: PlanArgs) -> Result<(), Error> {
+/// `gantry plan`.
+pub async fn plan_cmd(args: PlanArgs) -> Result<(), Error> {
     init_logs(LogFormat::Text);
     let client = client(&args.cluster).await?;
     let opts = plan::PlanOptions {
@@ -96,7 +109,8 @@ async fn plan_cmd(args: PlanArgs) -> Result<(), Error> {
         default_class: args.cluster.default_class,
         cluster_id: args.cluster.cluster_id,
     };
-    let entries = plan::plan(client, &opts, Arc::new(BuiltinFactory)).await?;
+    let factory = Arc::new(GantryFactory::new(client.clone(), opts.cluster_id.clone()));
+    let entries = plan::plan(client, &opts, factory).await?;
     match args.output {
         OutputFormat::Text => print!("{}", plan::render_text(&entries)),
         OutputFormat::Json => println!(
@@ -107,25 +121,53 @@ async fn plan_cmd(args: PlanArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn crd() -> Result<(), Error> {
+/// `gantry crd`.
+pub fn crd() -> Result<(), Error> {
     let yaml = gantry_controller::crd::yaml().map_err(Error::RenderCrd)?;
     print!("{yaml}");
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Controller(args) => controller(args).await,
-        Command::Plan(args) => plan_cmd(args).await,
-        Command::Crd => crd(),
+/// `gantry datapath` flags.
+#[derive(Clone, Debug, Args)]
+pub struct DatapathArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, env = "GANTRY_KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// This node's name: the key of this instance's status entries.
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+    /// Addresses this node owns (`nodeAddresses` mode); without any, every
+    /// address of every balancer is bound (one datapath for all, as in dev).
+    #[arg(
+        long = "address",
+        env = "GANTRY_DATAPATH_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub addresses: Vec<IpAddr>,
+    /// Address of /metrics.
+    #[arg(long, env = "GANTRY_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, env = "GANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `gantry datapath`.
+pub async fn datapath(args: DatapathArgs) -> Result<(), String> {
+    init_logs(args.log_format);
+    let cluster = ClusterArgs {
+        kubeconfig: args.kubeconfig,
+        cluster_id: String::new(),
+        default_class: None,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("gantry: {error}");
-            ExitCode::FAILURE
-        }
+    let client = client(&cluster).await.map_err(|e| e.to_string())?;
+    let mut opts = DatapathOptions::new(args.node_name);
+    if !args.addresses.is_empty() {
+        opts.bind = BindPolicy::OwnAddresses(args.addresses);
     }
+    opts.metrics_addr = args.metrics_addr;
+    gantry_datapath::run(client, opts, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }

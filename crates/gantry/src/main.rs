@@ -1,15 +1,19 @@
-//! The `gantry` binary.
+//! The `gantry` binary: the controller, the datapath, the planning and CRD
+//! tools, and the all-in-one dev environment.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use gantry_controller::cli::{ControllerArgs, PlanArgs};
 
+mod commands;
 mod dev;
 mod factory;
 mod fetch;
 mod table;
 
-/// Gantry: load balancers for Kubernetes Services and Ingresses.
+/// Gantry: load balancers for Kubernetes Services and Ingresses on AWS, GCP
+/// and bare metal.
 #[derive(Debug, Parser)]
 #[command(name = "gantry", version)]
 struct Cli {
@@ -19,6 +23,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controller.
+    Controller(ControllerArgs),
+    /// Print the changes the controller would make, without making any.
+    Plan(PlanArgs),
+    /// Print the CustomResourceDefinitions as YAML (for `kubectl apply -f -`).
+    Crd,
+    /// Run the bare-metal datapath of one node.
+    Datapath(commands::DatapathArgs),
     /// Run everything on this machine: an emulated cluster, simulated nodes,
     /// the controller, the local provider and the datapath, with an example.
     Dev(dev::DevArgs),
@@ -27,7 +39,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
+        Command::Controller(args) => commands::controller(args).await.map_err(|e| e.to_string()),
+        Command::Plan(args) => commands::plan_cmd(args).await.map_err(|e| e.to_string()),
+        Command::Crd => commands::crd().map_err(|e| e.to_string()),
+        Command::Datapath(args) => commands::datapath(args).await,
         Command::Dev(args) => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -35,17 +51,42 @@ async fn main() -> ExitCode {
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
                 .init();
-            match dev::run(args, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("gantry dev: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            dev::run(args, commands::shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
         }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gantry: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn help_lists_every_subcommand() {
+        Cli::command().debug_assert();
+        let help = Cli::command().render_help().to_string();
+        for sub in ["controller", "plan", "crd", "datapath", "dev"] {
+            assert!(help.contains(sub), "{sub} missing from:\n{help}");
+        }
+    }
+
+    #[test]
+    fn controller_flags_parse() {
+        let cli = Cli::try_parse_from(["gantry", "controller", "--default-class", "local"])
+            .expect("parses");
+        let Command::Controller(args) = cli.command else {
+            panic!("expected controller");
+        };
+        assert_eq!(args.cluster.default_class.as_deref(), Some("local"));
     }
 }
