@@ -269,6 +269,15 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             }
             Ok(json_response(200, &obj))
         }
+        "list" if !wants_table => {
+            let snapshot = read::list_snapshot(&shared.state.lock(), &ctx)?;
+            let mut resp = Response::new(full(read::list_json(snapshot, &ctx)?));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok(resp)
+        }
         "list" => {
             let list = read::list(&shared.state.lock(), &ctx)?;
             if wants_table {

@@ -8,8 +8,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
-    sync::Arc,
+    sync::{Arc, OnceLock},
 };
+
+use bytes::Bytes;
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -49,6 +51,28 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The object before the change, so selector watches can see objects leave.
     pub old: Option<Arc<Value>>,
+    /// `object` serialized once, on first use, and shared by every watcher.
+    encoded: OnceLock<Bytes>,
+}
+
+impl Event {
+    /// A change to publish.
+    pub fn new(rv: u64, kind: EventType, object: Arc<Value>, old: Option<Arc<Value>>) -> Self {
+        Event {
+            rv,
+            kind,
+            object,
+            old,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The JSON of `object`, serialized at most once however many watchers
+    /// deliver it.
+    pub fn object_json(&self) -> &Bytes {
+        self.encoded
+            .get_or_init(|| Bytes::from(serde_json::to_vec(&*self.object).unwrap_or_default()))
+    }
 }
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
@@ -266,15 +290,7 @@ impl State {
             .entry(key.to_string())
             .or_default()
             .insert((ns.to_string(), name.to_string()), obj.clone());
-        self.publish(
-            key,
-            Event {
-                rv,
-                kind: EventType::Added,
-                object: obj.clone(),
-                old: None,
-            },
-        );
+        self.publish(key, Event::new(rv, EventType::Added, obj.clone(), None));
         obj
     }
 
@@ -289,15 +305,7 @@ impl State {
             .or_default()
             .insert((ns.to_string(), name.to_string()), obj.clone());
         self.index(key, ns, name, old.as_deref(), Some(&obj));
-        self.publish(
-            key,
-            Event {
-                rv,
-                kind: EventType::Modified,
-                object: obj.clone(),
-                old,
-            },
-        );
+        self.publish(key, Event::new(rv, EventType::Modified, obj.clone(), old));
         obj
     }
 
@@ -321,12 +329,7 @@ impl State {
         let last = Arc::new(last);
         self.publish(
             key,
-            Event {
-                rv,
-                kind: EventType::Deleted,
-                object: last.clone(),
-                old: Some(old),
-            },
+            Event::new(rv, EventType::Deleted, last.clone(), Some(old)),
         );
         Some(last)
     }

@@ -53,10 +53,26 @@ fn params(ctx: &Ctx) -> Result<Params, ApiError> {
     })
 }
 
-fn line(kind: &str, object: &Value) -> Bytes {
-    let mut s = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    s.push(b'\n');
+/// One watch event line, `{"type":..,"object":..}\n`, written around an
+/// already serialized object.
+fn line_raw(kind: &str, object: &[u8]) -> Bytes {
+    let mut s = Vec::with_capacity(object.len() + kind.len() + 24);
+    s.extend_from_slice(b"{\"type\":\"");
+    s.extend_from_slice(kind.as_bytes());
+    s.extend_from_slice(b"\",\"object\":");
+    s.extend_from_slice(object);
+    s.extend_from_slice(b"}\n");
     Bytes::from(s)
+}
+
+fn line(kind: &str, object: &Value) -> Bytes {
+    line_raw(kind, &serde_json::to_vec(object).unwrap_or_default())
+}
+
+/// Whether objects are served exactly as stored (no per-version conversion),
+/// so a watcher can send an event's shared serialization.
+fn served_as_stored(ctx: &Ctx) -> bool {
+    ctx.rt.custom.is_none() && !crate::events::is_events_v1(&ctx.rt)
 }
 
 fn bookmark(ctx: &Ctx, rv: u64, initial_end: bool) -> Bytes {
@@ -91,9 +107,14 @@ pub fn start(shared: &Arc<Shared>, ctx: Ctx) -> Result<mpsc::Receiver<Bytes>, Ap
         let mut st = shared.state.lock();
         match p.resource_version.filter(|_| !p.initial_events) {
             None => {
+                let as_stored = served_as_stored(&ctx);
                 for (_, o) in st.iter(&key, ns_filter.as_deref()) {
                     if sel.matches(o) {
-                        initial.push(line("ADDED", &read::with_version(o, &ctx)));
+                        initial.push(if as_stored {
+                            line("ADDED", o)
+                        } else {
+                            line("ADDED", &read::with_version(o, &ctx))
+                        });
                     }
                 }
             }
@@ -150,20 +171,24 @@ fn render(
     }
     let now = sel.matches(&e.object);
     let before = e.old.as_deref().is_some_and(|o| sel.matches(o));
-    let (kind, obj): (&str, Value) = match e.kind {
-        EventType::Added if now => ("ADDED", read::with_version(&e.object, ctx)),
-        EventType::Modified if now && before => ("MODIFIED", read::with_version(&e.object, ctx)),
-        EventType::Modified if now => ("ADDED", read::with_version(&e.object, ctx)),
+    let kind = match e.kind {
+        EventType::Added if now => "ADDED",
+        EventType::Modified if now && before => "MODIFIED",
+        EventType::Modified if now => "ADDED",
         EventType::Modified if before => {
             // Leaving the selection: the previous content at the new resourceVersion.
             let mut old = read::with_version(e.old.as_deref()?, ctx);
             old["metadata"]["resourceVersion"] = json!(e.rv.to_string());
-            ("DELETED", old)
+            return Some(line("DELETED", &old));
         }
-        EventType::Deleted if before || now => ("DELETED", read::with_version(&e.object, ctx)),
+        EventType::Deleted if before || now => "DELETED",
         _ => return None,
     };
-    Some(line(kind, &obj))
+    if served_as_stored(ctx) {
+        // Every watcher of this resource sends the same bytes.
+        return Some(line_raw(kind, e.object_json()));
+    }
+    Some(line(kind, &read::with_version(&e.object, ctx)))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -51,8 +51,13 @@ fn decode_continue(token: &str) -> Result<(u64, String, String), ApiError> {
     Ok((rv, ns.to_string(), name.to_string()))
 }
 
-/// LIST: a `<Kind>List` of matching objects at the current resourceVersion.
-pub fn list(st: &State, ctx: &Ctx) -> Result<Value, ApiError> {
+/// The matching objects of a LIST and the list's metadata.
+struct Selected<'a> {
+    items: Vec<&'a std::sync::Arc<Value>>,
+    meta: Value,
+}
+
+fn select<'a>(st: &'a State, ctx: &'a Ctx) -> Result<Selected<'a>, ApiError> {
     let sel = selectors(ctx)?;
     let key = ctx.rt.storage_key();
     let ns = if ctx.rt.namespaced {
@@ -92,24 +97,78 @@ pub fn list(st: &State, ctx: &Ctx) -> Result<Value, ApiError> {
             remaining += 1;
             continue;
         }
-        last_key = Some((n.clone(), name.clone()));
-        items.push(with_version(obj, ctx));
+        last_key = Some((n, name));
+        items.push(obj);
     }
     let mut meta = json!({"resourceVersion": list_rv.to_string()});
     if more && let Some((n, name)) = last_key {
-        meta["continue"] = json!(encode_continue(list_rv, &n, &name));
+        meta["continue"] = json!(encode_continue(list_rv, n, name));
         if ctx.query.get("labelSelector").is_none_or(str::is_empty)
             && ctx.query.get("fieldSelector").is_none_or(str::is_empty)
         {
             meta["remainingItemCount"] = json!(remaining);
         }
     }
+    Ok(Selected { items, meta })
+}
+
+/// LIST: a `<Kind>List` of matching objects at the current resourceVersion.
+pub fn list(st: &State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let Selected { items, meta } = select(st, ctx)?;
+    let items: Vec<Value> = items.into_iter().map(|o| with_version(o, ctx)).collect();
     Ok(json!({
         "kind": format!("{}List", ctx.rt.kind),
         "apiVersion": ctx.rt.api_version(),
         "metadata": meta,
         "items": items,
     }))
+}
+
+/// The matching objects of a LIST, taken under the store lock (cheap `Arc`
+/// clones) so serializing them can happen after the lock is released.
+#[derive(Debug)]
+pub struct ListSnapshot {
+    items: Vec<std::sync::Arc<Value>>,
+    meta: Value,
+}
+
+/// Takes the snapshot a LIST answers with.
+pub fn list_snapshot(st: &State, ctx: &Ctx) -> Result<ListSnapshot, ApiError> {
+    let Selected { items, meta } = select(st, ctx)?;
+    Ok(ListSnapshot {
+        items: items.into_iter().cloned().collect(),
+        meta,
+    })
+}
+
+/// A LIST serialized straight from the stored objects: no per-object copy
+/// unless the served version differs from the stored one.
+pub fn list_json(snapshot: ListSnapshot, ctx: &Ctx) -> Result<Vec<u8>, ApiError> {
+    let ListSnapshot { items, meta } = snapshot;
+    let converts = crate::events::is_events_v1(&ctx.rt) || ctx.rt.custom.is_some();
+    let mut out = Vec::with_capacity(256 + items.len() * 1024);
+    let head = json!({
+        "kind": format!("{}List", ctx.rt.kind),
+        "apiVersion": ctx.rt.api_version(),
+        "metadata": meta,
+    });
+    let head = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;
+    // `{...}` without its closing brace, then `,"items":[...]}`.
+    out.extend_from_slice(&head[..head.len() - 1]);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, obj) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let written = if converts {
+            serde_json::to_writer(&mut out, &with_version(&obj, ctx))
+        } else {
+            serde_json::to_writer(&mut out, &*obj)
+        };
+        written.map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 /// A write's answer as served under the requested version (a `Status`
