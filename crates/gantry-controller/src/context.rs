@@ -12,6 +12,7 @@ use crate::{
     memory::Memory,
     metrics::Metrics,
     providers::ProviderRegistry,
+    secrets::SecretWatches,
     watch::Stores,
 };
 
@@ -78,6 +79,8 @@ pub struct Context {
     pub backoff: Backoffs,
     /// Ensure cache, placements, published Events.
     pub memory: Memory,
+    /// The Secrets Ingresses reference, read on demand and watched by name.
+    pub secrets: Arc<SecretWatches>,
 }
 
 impl std::fmt::Debug for Context {
@@ -96,6 +99,7 @@ impl Context {
         providers: ProviderRegistry,
         stores: Stores,
         metrics: Arc<Metrics>,
+        secrets: Arc<SecretWatches>,
     ) -> Self {
         let reporter = Reporter {
             controller: "gantry".into(),
@@ -110,6 +114,7 @@ impl Context {
             stores,
             metrics,
             memory: Memory::default(),
+            secrets,
         }
     }
 

@@ -24,6 +24,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The selected class's settings are invalid (its `Accepted` condition
+    /// is False); nothing is asked of its provider.
+    #[error("LoadBalancerClass {class:?} is not accepted: {message}")]
+    InvalidClass {
+        /// The class name.
+        class: String,
+        /// What is wrong, naming the field and value.
+        message: String,
+    },
+
     /// The object cannot be translated into a load balancer.
     #[error("invalid spec: {0}")]
     Translate(#[source] Box<TranslateError>),
@@ -129,6 +139,7 @@ impl Error {
             // and object changes retrigger the reconcile anyway.
             Self::Translate(_)
             | Self::ClassNotFound(_)
+            | Self::InvalidClass { .. }
             | Self::ProviderUnavailable { .. }
             | Self::MissingObjectKey(_)
             | Self::SerializePatch(_)

@@ -5,10 +5,13 @@
 //! [`watch`] -> [`translate`] -> [`apply`] (plan/ensure/delete) -> [`report`]
 //! (status, conditions, Events), driven by [`reconcile`] per object, with
 //! [`finalize`] (cleanup), [`migrate`] (class changes) and [`gc`] (orphans)
-//! around it, and [`leader`], [`metrics`] and [`server`] for operation.
+//! around it, [`classes`] (class status) and [`secrets`] (the Secrets
+//! Ingresses reference, read narrowly), and [`leader`], [`metrics`] and
+//! [`server`] for operation.
 
 pub mod apply;
 pub mod backoff;
+pub mod classes;
 pub mod cli;
 pub mod conditions;
 pub mod context;
@@ -25,6 +28,7 @@ pub mod providers;
 pub mod reconcile;
 pub mod report;
 pub mod runner;
+pub mod secrets;
 pub mod server;
 pub mod status;
 pub mod target;

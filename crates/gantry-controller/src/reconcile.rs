@@ -92,8 +92,12 @@ async fn run<K: Target>(obj: &K, ctx: &Context) -> Result<Action> {
             }
             result
         }
-        selected if has_finalizer => finalize::cleanup(ctx, obj, selected.as_deref()).await,
+        selected if has_finalizer => {
+            obj.release(ctx);
+            finalize::cleanup(ctx, obj, selected.as_deref()).await
+        }
         _ => {
+            obj.release(ctx);
             if let Some(uid) = obj.uid() {
                 ctx.memory.forget(&uid);
             }
@@ -112,6 +116,7 @@ async fn report_failure<K: Target>(obj: &K, ctx: &Context, error: &Error) {
     let wanted = match error {
         Error::Translate(_)
         | Error::ClassNotFound(_)
+        | Error::InvalidClass { .. }
         | Error::ProviderUnavailable { .. }
         | Error::Provider { .. }
         | Error::StillFailing { .. } => Some(Wanted::failed(
@@ -157,9 +162,20 @@ async fn ensure<K: Target>(obj: &K, ctx: &Context, class: &str) -> Result<Action
             .lb_class(class)
             .ok_or_else(|| Error::ClassNotFound(class.to_string()))?
     };
+    // An invalid class fails every object of it without a provider call;
+    // the class's own status says the same (see `classes`), and a fix
+    // re-triggers its objects through the class watch.
+    lb_class
+        .spec
+        .validate()
+        .map_err(|e| Error::InvalidClass {
+            class: class.to_string(),
+            message: e.to_string(),
+        })?;
     let provider = ctx.providers.get(&lb_class).await?;
+    let fetched = obj.fetch(ctx).await?;
     let translated = obj
-        .translate(ctx, class, &lb_class.spec)
+        .translate(ctx, class, &lb_class.spec, &fetched)
         .map_err(|e| Error::Translate(Box::new(e)))?;
     let generation = obj.meta().generation.unwrap_or_default();
     for warning in &translated.warnings {

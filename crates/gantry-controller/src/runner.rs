@@ -1,6 +1,7 @@
 //! Wiring: leader election, watches, startup inventory, the Service and
-//! Ingress controllers, orphan collection and the HTTP endpoints, run as one
-//! future until shutdown (or until leadership is lost).
+//! Ingress controllers, the class status step, orphan collection and the
+//! HTTP endpoints, run as one future until shutdown (or until leadership is
+//! lost).
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -12,7 +13,7 @@ use kube::{
 };
 
 use crate::{
-    apply,
+    apply, classes,
     context::{Context, ControllerConfig},
     error::Result,
     gc,
@@ -20,6 +21,7 @@ use crate::{
     metrics::Metrics,
     providers::{ProviderFactory, ProviderRegistry},
     reconcile::{error_policy, reconcile},
+    secrets::SecretWatches,
     server::{self, Health, Phase},
     target::Target,
     watch::{self, Triggers},
@@ -136,17 +138,27 @@ impl GantryController {
         let (stores, writers) = watch::stores();
         let (svc_tx, svc_rx) = futures::channel::mpsc::unbounded();
         let (ing_tx, ing_rx) = futures::channel::mpsc::unbounded();
+        let (class_tx, class_rx) = futures::channel::mpsc::unbounded();
+        let secrets = Arc::new(SecretWatches::new(self.client.clone(), ing_tx.clone()));
         let triggers = Triggers {
             services: svc_tx,
             ingresses: ing_tx,
+            classes: class_tx,
         };
-        let watchers = watch::watchers(self.client.clone(), writers, stores.clone(), triggers);
+        let watchers = watch::watchers(
+            self.client.clone(),
+            writers,
+            stores.clone(),
+            triggers,
+            Arc::clone(&secrets),
+        );
         let ctx = Arc::new(Context::new(
             self.client.clone(),
             self.config.clone(),
             ProviderRegistry::new(Arc::clone(&self.factory)),
             stores.clone(),
             self.metrics(),
+            secrets,
         ));
 
         let work = async {
@@ -161,9 +173,11 @@ impl GantryController {
             let ingresses =
                 controller::<Ingress>(&stores.ingresses, ing_rx, &ctx, shutdown.clone());
             let gc_loop = gc_loop(&ctx);
+            let class_status = classes::run(Arc::clone(&ctx), class_rx);
             tokio::select! {
                 _ = futures::future::join(services, ingresses) => {}
                 () = gc_loop => {}
+                () = class_status => {}
             }
         };
         tokio::select! {

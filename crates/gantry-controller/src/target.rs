@@ -2,6 +2,8 @@
 //! Ingress selects its class, translates, and carries status. Everything
 //! else in the pipeline is written once, generic over [`Target`].
 
+use std::future::Future;
+
 use gantry_model::{
     LoadBalancerClassSpec, OwnerKind,
     translate::{TranslateError, Translated},
@@ -11,10 +13,16 @@ use k8s_openapi::{
     api::{core::v1::Service, networking::v1::Ingress},
     apimachinery::pkg::apis::meta::v1::Condition,
 };
-use kube::{Resource, runtime::reflector::Store};
+use kube::{Resource, ResourceExt, runtime::reflector::Store};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{context::Context, status::Address, translate};
+use crate::{
+    context::Context,
+    error::Result as CtlResult,
+    secrets::Fetched,
+    status::Address,
+    translate::{self, WithSecrets},
+};
 
 /// A kind of object that gets a load balancer.
 pub trait Target:
@@ -35,12 +43,21 @@ pub trait Target:
     /// The class this object is Gantry's in, or `None`.
     fn select(&self, ctx: &Context) -> Option<String>;
 
+    /// Read what translation needs from the API rather than from the
+    /// caches (the Secrets an Ingress names), and keep watching it.
+    fn fetch(&self, ctx: &Context) -> impl Future<Output = CtlResult<Fetched>> + Send;
+
+    /// The object no longer needs what [`Target::fetch`] read (it is being
+    /// cleaned up or is not Gantry's).
+    fn release(&self, ctx: &Context);
+
     /// Translate into a desired load balancer.
     fn translate(
         &self,
         ctx: &Context,
         class_name: &str,
         class: &LoadBalancerClassSpec,
+        fetched: &Fetched,
     ) -> Result<Translated, TranslateError>;
 
     /// `status.loadBalancer.ingress` as it is on the object.
@@ -65,11 +82,18 @@ impl Target for Service {
         translate::service_class(self, ctx.config.default_class.as_deref(), &ctx.stores)
     }
 
+    async fn fetch(&self, _ctx: &Context) -> CtlResult<Fetched> {
+        Ok(Fetched::default())
+    }
+
+    fn release(&self, _ctx: &Context) {}
+
     fn translate(
         &self,
         ctx: &Context,
         class_name: &str,
         class: &LoadBalancerClassSpec,
+        _fetched: &Fetched,
     ) -> Result<Translated, TranslateError> {
         translate::service(self, &ctx.stores, &ctx.config.cluster_id, class_name, class)
     }
@@ -119,13 +143,28 @@ impl Target for Ingress {
         translate::ingress_class(self, &ctx.stores)
     }
 
+    async fn fetch(&self, ctx: &Context) -> CtlResult<Fetched> {
+        ctx.secrets.fetch(self).await
+    }
+
+    fn release(&self, ctx: &Context) {
+        if let Some(ns) = self.namespace() {
+            ctx.secrets.release(&ns, &self.name_any());
+        }
+    }
+
     fn translate(
         &self,
         ctx: &Context,
         class_name: &str,
         class: &LoadBalancerClassSpec,
+        fetched: &Fetched,
     ) -> Result<Translated, TranslateError> {
-        translate::ingress(self, &ctx.stores, &ctx.config.cluster_id, class_name, class)
+        let source = WithSecrets {
+            inner: &ctx.stores,
+            secrets: &fetched.secrets,
+        };
+        translate::ingress(self, &source, &ctx.config.cluster_id, class_name, class)
     }
 
     fn addresses(&self) -> Vec<Address> {

@@ -41,17 +41,27 @@ pub trait Source {
     }
 }
 
-/// The class Services without `spec.loadBalancerClass` get: the flag, else
-/// the one `LoadBalancerClass` marked `default` (none if several are).
+/// The class Services without `spec.loadBalancerClass` get: the
+/// controller's `--default-class` flag when set; else, among the classes
+/// marked `spec.default: true`, the alphabetically first by name. Several
+/// marked classes are a misconfiguration that the class status reports on
+/// each of them (see [`crate::classes`]), but the outcome is deterministic.
 pub fn default_class(flag: Option<&str>, classes: &[LoadBalancerClass]) -> Option<String> {
     if let Some(flag) = flag {
         return Some(flag.to_string());
     }
-    let mut defaults = classes.iter().filter(|c| c.spec.default);
-    match (defaults.next(), defaults.next()) {
-        (Some(only), None) => Some(only.name_any()),
-        _ => None,
-    }
+    marked_default(classes).into_iter().next()
+}
+
+/// Names of the classes marked `spec.default: true`, sorted.
+pub fn marked_default(classes: &[LoadBalancerClass]) -> Vec<String> {
+    let mut names: Vec<String> = classes
+        .iter()
+        .filter(|c| c.spec.default)
+        .map(|c| c.name_any())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The class a Service is Gantry's in, if any.
@@ -63,9 +73,62 @@ pub fn service_class(svc: &Service, flag: Option<&str>, source: &impl Source) ->
     }
 }
 
-/// The class an Ingress is Gantry's in, if any.
+/// The class an Ingress is Gantry's in, if any. An IngressClass of Gantry's
+/// without parameters stands for the default class; when several classes
+/// are marked default, the same one wins as for Services without the flag
+/// (the alphabetically first), so the selection sees only that one marked.
 pub fn ingress_class(ing: &Ingress, source: &impl Source) -> Option<String> {
-    select_ingress_class(ing, &source.ingress_classes(), &source.lb_classes())
+    let mut classes = source.lb_classes();
+    let winner = marked_default(&classes).into_iter().next();
+    for c in &mut classes {
+        c.spec.default = c.spec.default && Some(c.name_any()) == winner;
+    }
+    select_ingress_class(ing, &source.ingress_classes(), &classes)
+}
+
+/// A [`Source`] whose Secrets were read for one Ingress (the controller
+/// caches no Secrets; see [`crate::secrets`]).
+pub struct WithSecrets<'a, S> {
+    /// Everything else.
+    pub inner: &'a S,
+    /// The Secrets read.
+    pub secrets: &'a [Secret],
+}
+
+impl<S: Source> Source for WithSecrets<'_, S> {
+    fn nodes(&self) -> Vec<Node> {
+        self.inner.nodes()
+    }
+
+    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
+        self.inner.slices_of(namespace, service)
+    }
+
+    fn services_in(&self, namespace: &str) -> Vec<Service> {
+        self.inner.services_in(namespace)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        self.secrets
+            .iter()
+            .find(|s| {
+                s.metadata.name.as_deref() == Some(name)
+                    && s.metadata.namespace.as_deref() == Some(namespace)
+            })
+            .cloned()
+    }
+
+    fn ingress_classes(&self) -> Vec<IngressClass> {
+        self.inner.ingress_classes()
+    }
+
+    fn lb_classes(&self) -> Vec<LoadBalancerClass> {
+        self.inner.lb_classes()
+    }
+
+    fn lb_class(&self, name: &str) -> Option<LoadBalancerClass> {
+        self.inner.lb_class(name)
+    }
 }
 
 /// Translate a Service selected for `class_name`.
@@ -154,12 +217,13 @@ mod tests {
     }
 
     #[test]
-    fn default_class_prefers_flag_then_unique_default() {
+    fn default_class_prefers_flag_then_first_marked_default() {
         let classes = [class("a", false), class("b", true)];
         assert_eq!(default_class(Some("x"), &classes).as_deref(), Some("x"));
         assert_eq!(default_class(None, &classes).as_deref(), Some("b"));
-        let two = [class("a", true), class("b", true)];
-        assert_eq!(default_class(None, &two), None, "ambiguous defaults");
+        let two = [class("z", true), class("b", true), class("m", true)];
+        assert_eq!(default_class(None, &two).as_deref(), Some("b"));
+        assert_eq!(marked_default(&two), ["b", "m", "z"]);
         assert_eq!(default_class(None, &[class("a", false)]), None);
     }
 }

@@ -6,9 +6,11 @@
 //! controller; the controller looks the object up in its store at reconcile
 //! time, so a trigger for an object that is gone is simply dropped.
 //!
-//! Secrets: the controller watches Secrets cluster-wide for now so that a
-//! renewed certificate re-triggers its Ingresses. Restricting that to the
-//! referenced Secrets (GET per reference) is a later hardening step.
+//! Secrets are deliberately not among these cluster-wide watches: the
+//! controller reads only the Secrets an Ingress references, by GET during its
+//! translation, and follows each of them with a watch narrowed to its name
+//! ([`crate::secrets`]). RBAC can then grant `get` and `watch` on Secrets
+//! without a cluster-wide `list`; the chart grants exactly that.
 
 use std::{collections::BTreeSet, future::Future, sync::Arc};
 
@@ -34,7 +36,10 @@ use kube::{
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
-use crate::translate::{SERVICE_NAME_LABEL, Source};
+use crate::{
+    secrets::SecretWatches,
+    translate::{SERVICE_NAME_LABEL, Source},
+};
 
 /// Read caches of every kind the controller uses.
 #[derive(Clone)]
@@ -47,8 +52,6 @@ pub struct Stores {
     pub nodes: Store<Node>,
     /// EndpointSlices.
     pub slices: Store<EndpointSlice>,
-    /// Secrets.
-    pub secrets: Store<Secret>,
     /// IngressClasses.
     pub ingress_classes: Store<IngressClass>,
     /// LoadBalancerClasses.
@@ -91,10 +94,11 @@ impl Source for Stores {
             .collect()
     }
 
-    fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
-        self.secrets
-            .get(&ObjectRef::new(name).within(namespace))
-            .map(|s| (*s).clone())
+    /// Secrets are never cached (see the module docs): an Ingress's
+    /// translation reads them on demand and passes them in through
+    /// [`crate::translate::WithSecrets`].
+    fn secret(&self, _namespace: &str, _name: &str) -> Option<Secret> {
+        None
     }
 
     fn ingress_classes(&self) -> Vec<IngressClass> {
@@ -119,6 +123,8 @@ pub struct Triggers {
     pub services: UnboundedSender<ObjectRef<Service>>,
     /// Ingress reconciles.
     pub ingresses: UnboundedSender<ObjectRef<Ingress>>,
+    /// A pass of the `LoadBalancerClass` status step.
+    pub classes: UnboundedSender<()>,
 }
 
 impl Triggers {
@@ -148,16 +154,14 @@ impl Triggers {
         }
     }
 
-    /// Ingresses in `namespace` that reference Service `name` (or Secret
-    /// `name` when `secret` is set).
-    fn ingresses_referencing(&self, stores: &Stores, namespace: &str, name: &str, secret: bool) {
+    /// Ingresses in `namespace` that reference Service `name`.
+    fn ingresses_referencing(&self, stores: &Stores, namespace: &str, name: &str) {
         for ing in stores.ingresses.state() {
             if ing.namespace().as_deref() != Some(namespace) {
                 continue;
             }
-            let (services, secrets) = ingress_references(&ing);
-            let refs = if secret { secrets } else { services };
-            if refs.contains(name) {
+            let (services, _) = ingress_references(&ing);
+            if services.contains(name) {
                 self.ingress(&ing);
             }
         }
@@ -170,7 +174,6 @@ pub fn stores() -> (Stores, Writers) {
     let (ingresses, w_ingresses) = reflector::store();
     let (nodes, w_nodes) = reflector::store();
     let (slices, w_slices) = reflector::store();
-    let (secrets, w_secrets) = reflector::store();
     let (ingress_classes, w_ingress_classes) = reflector::store();
     let (lb_classes, w_lb_classes) = reflector::store();
     (
@@ -179,7 +182,6 @@ pub fn stores() -> (Stores, Writers) {
             ingresses,
             nodes,
             slices,
-            secrets,
             ingress_classes,
             lb_classes,
         },
@@ -188,7 +190,6 @@ pub fn stores() -> (Stores, Writers) {
             ingresses: w_ingresses,
             nodes: w_nodes,
             slices: w_slices,
-            secrets: w_secrets,
             ingress_classes: w_ingress_classes,
             lb_classes: w_lb_classes,
         },
@@ -201,13 +202,23 @@ pub struct Writers {
     ingresses: Writer<Ingress>,
     nodes: Writer<Node>,
     slices: Writer<EndpointSlice>,
-    secrets: Writer<Secret>,
     ingress_classes: Writer<IngressClass>,
     lb_classes: Writer<LoadBalancerClass>,
 }
 
-/// Run one reflector, calling `on_change` for every object that changed
-/// after its store was updated.
+/// What a reflector saw, after its store was updated.
+#[derive(Clone, Copy, Debug)]
+pub enum Seen<'a, K> {
+    /// An object was added or changed (or listed).
+    Applied(&'a K),
+    /// An object was deleted.
+    Deleted(&'a K),
+    /// A (re)list finished: objects deleted while the watch was down are
+    /// gone from the store without a `Deleted`.
+    Relisted,
+}
+
+/// Run one reflector, calling `on_change` for everything it sees.
 fn reflect<K, F>(api: Api<K>, writer: Writer<K>, on_change: F) -> BoxFuture<'static, ()>
 where
     K: Resource<DynamicType = ()>
@@ -217,7 +228,7 @@ where
         + Send
         + Sync
         + 'static,
-    F: Fn(&K) + Send + 'static,
+    F: Fn(Seen<'_, K>) + Send + 'static,
 {
     let kind = K::kind(&()).to_string();
     let stream = reflector(
@@ -226,39 +237,63 @@ where
     );
     Box::pin(stream.for_each(move |event| {
         match event {
-            Ok(Event::Apply(obj) | Event::InitApply(obj) | Event::Delete(obj)) => on_change(&obj),
-            Ok(Event::Init | Event::InitDone) => {}
+            Ok(Event::Apply(obj) | Event::InitApply(obj)) => on_change(Seen::Applied(&obj)),
+            Ok(Event::Delete(obj)) => on_change(Seen::Deleted(&obj)),
+            Ok(Event::InitDone) => on_change(Seen::Relisted),
+            Ok(Event::Init) => {}
             Err(error) => tracing::warn!(%error, kind, "Watch failed; retrying with backoff"),
         }
         futures::future::ready(())
     }))
 }
 
+/// Calls `f` for applied and deleted objects, not for relists.
+fn each<K>(f: impl Fn(&K) + Send + 'static) -> impl Fn(Seen<'_, K>) + Send + 'static {
+    move |seen| match seen {
+        Seen::Applied(obj) | Seen::Deleted(obj) => f(obj),
+        Seen::Relisted => {}
+    }
+}
+
 /// Every watch of the controller as one future (runs until dropped).
+/// `secrets` learns about deleted Ingresses so their Secret watches stop.
 pub fn watchers(
     client: Client,
     writers: Writers,
     stores: Stores,
     triggers: Triggers,
+    secrets: Arc<SecretWatches>,
 ) -> impl Future<Output = ()> + Send {
     let t = triggers.clone();
     let s = stores.clone();
     let services = reflect(
         Api::<Service>::all(client.clone()),
         writers.services,
-        move |svc| {
+        each(move |svc: &Service| {
             t.service(svc);
             let ns = svc.namespace().unwrap_or_default();
-            t.ingresses_referencing(&s, &ns, &svc.name_any(), false);
-        },
+            t.ingresses_referencing(&s, &ns, &svc.name_any());
+        }),
     );
 
     let t = triggers.clone();
+    let s = stores.clone();
     let ingresses = reflect(
         Api::<Ingress>::all(client.clone()),
         writers.ingresses,
-        move |ing| {
-            t.ingress(ing);
+        move |seen| match seen {
+            Seen::Applied(ing) => t.ingress(ing),
+            // A deleted Ingress's reconcile finds nothing in the store and
+            // does nothing, so its Secret references are released here.
+            Seen::Deleted(ing) => {
+                secrets.release(&ing.namespace().unwrap_or_default(), &ing.name_any());
+                t.ingress(ing);
+            }
+            Seen::Relisted => secrets.retain_ingresses(|ns, name| {
+                s.ingresses
+                    .get(&ObjectRef::new(name).within(ns))
+                    .is_some()
+            }),
         },
     );
 
@@ -270,7 +305,7 @@ pub fn watchers(
     let nodes = reflect(
         Api::<Node>::all(client.clone()),
         writers.nodes,
-        move |_node| {
+        each(move |_node: &Node| {
             let now = eligible_nodes(&s.nodes());
             let mut last = last.lock();
             if last.as_ref() != Some(&now) {
@@ -283,7 +318,7 @@ pub fn watchers(
                     t.all_ingresses(&s);
                 }
             }
-        },
+        }),
     );
 
     let t = triggers.clone();
@@ -291,26 +326,15 @@ pub fn watchers(
     let slices = reflect(
         Api::<EndpointSlice>::all(client.clone()),
         writers.slices,
-        move |slice| {
+        each(move |slice: &EndpointSlice| {
             let ns = slice.namespace().unwrap_or_default();
             if let Some(svc_name) = slice.labels().get(SERVICE_NAME_LABEL) {
                 if let Some(svc) = s.services.get(&ObjectRef::new(svc_name).within(&ns)) {
                     t.service(&svc);
                 }
-                t.ingresses_referencing(&s, &ns, svc_name, false);
+                t.ingresses_referencing(&s, &ns, svc_name);
             }
-        },
-    );
-
-    let t = triggers.clone();
-    let s = stores.clone();
-    let secrets = reflect(
-        Api::<Secret>::all(client.clone()),
-        writers.secrets,
-        move |secret| {
-            let ns = secret.namespace().unwrap_or_default();
-            t.ingresses_referencing(&s, &ns, &secret.name_any(), true);
-        },
+        }),
     );
 
     let t = triggers.clone();
@@ -318,17 +342,23 @@ pub fn watchers(
     let ingress_classes = reflect(
         Api::<IngressClass>::all(client.clone()),
         writers.ingress_classes,
-        move |_ic| t.all_ingresses(&s),
+        each(move |_ic: &IngressClass| t.all_ingresses(&s)),
     );
 
+    // A class change can change every object's balancer, the class's own
+    // status, and (through `spec.default`) the other classes' status. The
+    // relist also triggers a class pass, so a missed change is caught.
     let t = triggers;
     let s = stores;
     let lb_classes = reflect(
         Api::<LoadBalancerClass>::all(client),
         writers.lb_classes,
-        move |_c| {
-            t.all_services(&s);
-            t.all_ingresses(&s);
+        move |seen| {
+            let _ = t.classes.unbounded_send(());
+            if !matches!(seen, Seen::Relisted) {
+                t.all_services(&s);
+                t.all_ingresses(&s);
+            }
         },
     );
 
@@ -338,7 +368,6 @@ pub fn watchers(
             ingresses,
             nodes,
             slices,
-            secrets,
             ingress_classes,
             lb_classes,
         ])
@@ -355,7 +384,6 @@ pub async fn synced(stores: &Stores) {
         stores.ingresses.wait_until_ready(),
         stores.nodes.wait_until_ready(),
         stores.slices.wait_until_ready(),
-        stores.secrets.wait_until_ready(),
         stores.ingress_classes.wait_until_ready(),
         stores.lb_classes.wait_until_ready(),
     );
