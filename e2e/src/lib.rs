@@ -7,6 +7,8 @@
 //! helm, moto_server, installed by `scripts/install-tools.sh`). A suite run
 //! without them fails at once with a message saying so.
 
+pub mod local;
+
 use std::{
     ffi::OsStr,
     io::{BufRead, BufReader},
@@ -112,13 +114,14 @@ pub struct Process {
 
 impl Process {
     /// Start `program args` with stdout+stderr to `log`, then wait until a
-    /// line of its output starts with `ready_prefix`; return that line.
+    /// line of its output contains `ready` (at once when `ready` is empty);
+    /// return that line.
     pub fn start(
         name: &str,
         program: &Path,
         args: &[&OsStr],
         log: PathBuf,
-        ready_prefix: &str,
+        ready: &str,
         timeout: Duration,
     ) -> Result<(Self, String), HarnessError> {
         let out = std::fs::File::create(&log)?;
@@ -138,9 +141,12 @@ impl Process {
             child,
             log,
         };
+        if ready.is_empty() {
+            return Ok((process, String::new()));
+        }
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Some(line) = process.find_line(ready_prefix) {
+            if let Some(line) = process.find_line(ready) {
                 return Ok((process, line));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -158,13 +164,18 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The first output line starting with `prefix`.
-    pub fn find_line(&self, prefix: &str) -> Option<String> {
+    /// The first output line containing `needle`.
+    pub fn find_line(&self, needle: &str) -> Option<String> {
         let file = std::fs::File::open(&self.log).ok()?;
         BufReader::new(file)
             .lines()
             .map_while(Result::ok)
-            .find(|l| l.starts_with(prefix))
+            .find(|l| l.contains(needle))
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Kill the process at once (SIGKILL), as a crash would.
@@ -223,7 +234,12 @@ impl Cluster {
             "listening on ",
             Duration::from_secs(20),
         )?;
-        let url = line.trim_start_matches("listening on ").trim().to_string();
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         Ok(Self {
             process,
             url,
