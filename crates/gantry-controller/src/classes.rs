@@ -136,7 +136,10 @@ async fn assess(ctx: &Context, class: &LoadBalancerClass) -> (bool, &'static str
         Ok(_) => (
             true,
             reasons::ACCEPTED,
-            format!("provider {:?} serves this class", class.spec.provider.as_str()),
+            format!(
+                "provider {:?} serves this class",
+                class.spec.provider.as_str()
+            ),
         ),
         Err(Error::ProviderUnavailable { message, .. }) => (
             false,

@@ -165,13 +165,10 @@ async fn ensure<K: Target>(obj: &K, ctx: &Context, class: &str) -> Result<Action
     // An invalid class fails every object of it without a provider call;
     // the class's own status says the same (see `classes`), and a fix
     // re-triggers its objects through the class watch.
-    lb_class
-        .spec
-        .validate()
-        .map_err(|e| Error::InvalidClass {
-            class: class.to_string(),
-            message: e.to_string(),
-        })?;
+    lb_class.spec.validate().map_err(|e| Error::InvalidClass {
+        class: class.to_string(),
+        message: e.to_string(),
+    })?;
     let provider = ctx.providers.get(&lb_class).await?;
     let fetched = obj.fetch(ctx).await?;
     let translated = obj

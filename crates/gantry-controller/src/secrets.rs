@@ -171,7 +171,10 @@ impl SecretWatches {
                 what: format!("Secret {ns}/{secret}"),
                 source,
             })?;
-            read.insert(secret.clone(), got.as_ref().and_then(|s| s.resource_version()));
+            read.insert(
+                secret.clone(),
+                got.as_ref().and_then(|s| s.resource_version()),
+            );
             secrets.extend(got);
         }
         self.set_references(&ns, &name, read);

@@ -290,9 +290,7 @@ pub fn watchers(
                 t.ingress(ing);
             }
             Seen::Relisted => secrets.retain_ingresses(|ns, name| {
-                s.ingresses
-                    .get(&ObjectRef::new(name).within(ns))
-                    .is_some()
+                s.ingresses.get(&ObjectRef::new(name).within(ns)).is_some()
             }),
         },
     );

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod recording;
+
 use std::{collections::BTreeMap, future::Future, net::Ipv4Addr, sync::Arc, time::Duration};
 
 use gantry_controller::{
@@ -63,6 +65,9 @@ pub struct Harness {
     /// Serve /metrics, /healthz and /readyz here when set.
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub health: Option<Arc<gantry_controller::server::Health>>,
+    /// The controller talks through this client when set (e.g. a
+    /// [`recording::recording`] one); through `client` otherwise.
+    pub controller_client: Option<Client>,
 }
 
 /// Controller settings for tests: fast retries, long resync (so only the
@@ -116,6 +121,7 @@ impl Harness {
             running: None,
             metrics_addr: None,
             health: None,
+            controller_client: None,
         };
         for (name, _) in classes {
             h.create_class(name).await;
@@ -155,8 +161,11 @@ impl Harness {
 
     /// Like [`Harness::start`] with a custom provider factory.
     pub async fn start_with(&mut self, factory: StaticFactory) {
-        let mut controller =
-            GantryController::new(self.client.clone(), self.config.clone(), Arc::new(factory));
+        let client = self
+            .controller_client
+            .clone()
+            .unwrap_or_else(|| self.client.clone());
+        let mut controller = GantryController::new(client, self.config.clone(), Arc::new(factory));
         if let Some(addr) = self.metrics_addr {
             controller = controller.with_metrics_addr(addr);
         }
