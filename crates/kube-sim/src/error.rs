@@ -61,6 +61,16 @@ impl Cause {
         }
     }
 
+    /// A `FieldValueInvalid` cause whose value is shown as given (the real
+    /// server prints some values, like string lists, in Go syntax).
+    pub fn invalid_shown(field: impl Into<String>, shown: &str, detail: &str) -> Self {
+        Cause {
+            reason: "FieldValueInvalid",
+            message: format!("Invalid value: {shown}: {detail}"),
+            field: field.into(),
+        }
+    }
+
     /// A `FieldValueRequired` cause.
     pub fn required(field: impl Into<String>) -> Self {
         Cause {
@@ -239,6 +249,30 @@ impl ApiError {
     /// 422 for a JSON patch that cannot be applied.
     pub fn invalid_patch(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)
+    }
+
+    /// 422 for a JSON patch whose operations fail (a `test` that does not
+    /// hold, a path that does not exist): the real server wraps the patch
+    /// library's error in a generic response and keeps only its fixed text.
+    pub fn json_patch_failed() -> Self {
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        );
+        e.details = Some(json!({}));
+        e
+    }
+
+    /// 500 like the real server's internal errors (`Internal error occurred: ...`).
+    pub fn internal_error(err: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {err}"),
+        );
+        e.details = Some(json!({"causes": [{"message": err.to_string()}]}));
+        e
     }
 
     /// 400 for malformed requests.

@@ -93,9 +93,33 @@ pub fn age(ts: &str) -> String {
 /// A `generateName` suffix from the real server's alphabet (no vowels or confusables).
 pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let bytes = uuid::Uuid::new_v4();
-    bytes.as_bytes()[..5]
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+    // A v4 UUID has 14 fully random bytes (bytes 6 and 8 carry the version
+    // and variant); keeping values below 243 (9 x 27) makes every letter
+    // equally likely.
+    let mut out = String::new();
+    while out.len() < 5 {
+        let bytes = uuid::Uuid::new_v4();
+        let random = bytes
+            .as_bytes()
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| *i != 6 && *i != 8 && **b < 243)
+            .map(|(_, b)| b);
+        for b in random {
+            if out.len() < 5 {
+                out.push(ALPHABET[*b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// A name for `generateName`: the prefix cut to 58 bytes (on a character
+/// boundary) and a 5-character random suffix, so the result fits in 63.
+pub fn generate_name(prefix: &str) -> String {
+    let mut cut = prefix.len().min(58);
+    while !prefix.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{}", &prefix[..cut], random_suffix())
 }

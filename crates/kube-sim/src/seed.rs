@@ -39,6 +39,9 @@ pub fn seed(st: &mut State, port: u16) {
         query: Query::default(),
         user_agent: "kube-apiserver".into(),
     };
+    // The real server reserves the first address of the range for itself;
+    // dynamic allocation would pick a random one.
+    let first_ip = st.alloc.first_ip();
     let _ = write::create(
         st,
         &ctx,
@@ -46,7 +49,7 @@ pub fn seed(st: &mut State, port: u16) {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}
+            "spec": {"clusterIP": first_ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}
         }),
     );
 }

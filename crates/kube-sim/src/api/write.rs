@@ -128,7 +128,7 @@ fn create_with(
         {
             match meta.get("generateName").and_then(Value::as_str) {
                 Some(prefix) if !prefix.is_empty() => {
-                    let name = format!("{prefix}{}", object::random_suffix());
+                    let name = object::generate_name(prefix);
                     meta.insert("name".into(), json!(name));
                 }
                 _ => {
@@ -366,11 +366,13 @@ fn commit(
     }
     if object::is_deleting(old) {
         let before = object::finalizers(old);
-        let added: Vec<String> = object::finalizers(&new)
+        let added: std::collections::BTreeSet<String> = object::finalizers(&new)
             .into_iter()
             .filter(|f| !before.contains(f))
             .collect();
         if !added.is_empty() {
+            // Sorted and in Go syntax, as the real message prints them.
+            let listed: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
             return Err(ApiError::invalid(
                 &ctx.rt.group,
                 &ctx.rt.kind,
@@ -378,7 +380,8 @@ fn commit(
                 vec![Cause::forbidden(
                     "metadata.finalizers",
                     &format!(
-                        "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                        "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                        listed.join(", ")
                     ),
                 )],
             ));

@@ -3,6 +3,7 @@
 //! `managedFields` bookkeeping in [`managed`]).
 
 pub mod fields;
+pub mod json;
 pub mod lists;
 pub mod managed;
 pub mod strategic;
@@ -63,15 +64,7 @@ pub fn apply_simple(kind: PatchKind, current: &Value, patch: &Value) -> Result<V
             }
             json_patch::merge(&mut doc, patch);
         }
-        PatchKind::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::invalid_patch(format!(
-                    "the server rejected our request due to an error in our request: {e}"
-                ))
-            })?;
-        }
+        PatchKind::Json => json::apply(&mut doc, patch)?,
         PatchKind::Strategic => strategic::apply(&mut doc, patch)?,
         PatchKind::Apply => {
             return Err(ApiError::internal(

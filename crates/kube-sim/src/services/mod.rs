@@ -1,12 +1,18 @@
 //! Service semantics the real API server owns: ClusterIP and NodePort
-//! allocation, the defaults it fills in, and its validation errors.
+//! allocation, the defaults it fills in, the fields it carries over or
+//! drops on update, and its validation errors.
+//!
+//! The order follows the real registry: defaults, then (on update) carrying
+//! over allocated values, then allocation, then dropping fields the new type
+//! no longer uses, then validation. Anything allocated is given back when a
+//! later step fails.
 
 mod alloc;
+mod update;
 mod validate;
 
 pub use alloc::Allocators;
-use serde_json::{Value, json};
-use validate::validate;
+use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, Cause};
 
@@ -24,7 +30,7 @@ fn held(svc: &Value) -> Held {
         h.ips = ips
             .iter()
             .filter_map(Value::as_str)
-            .filter(|s| *s != "None")
+            .filter(|s| !s.is_empty() && *s != "None")
             .map(str::to_string)
             .collect();
     } else if let Some(ip) = spec["clusterIP"]
@@ -33,18 +39,73 @@ fn held(svc: &Value) -> Held {
     {
         h.ips.push(ip.to_string());
     }
-    if let Some(ports) = spec["ports"].as_array() {
-        h.ports.extend(
-            ports
-                .iter()
-                .filter_map(|p| p["nodePort"].as_u64())
-                .map(|p| p as u16),
-        );
-    }
-    if let Some(p) = spec["healthCheckNodePort"].as_u64() {
-        h.ports.push(p as u16);
+    h.ports.extend(node_ports(svc));
+    if let Some(p) = port_value(&spec["healthCheckNodePort"]) {
+        h.ports.push(p);
     }
     h
+}
+
+/// A non-zero port number from a JSON value.
+fn port_value(v: &Value) -> Option<u16> {
+    v.as_u64()
+        .filter(|n| *n != 0)
+        .and_then(|n| u16::try_from(n).ok())
+}
+
+/// The non-zero `nodePort`s of a Service.
+fn node_ports(svc: &Value) -> Vec<u16> {
+    svc.pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| port_value(&p["nodePort"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ty(svc: &Value) -> &str {
+    svc.pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn str_at<'a>(svc: &'a Value, pointer: &str) -> &'a str {
+    svc.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// NodePort or LoadBalancer.
+fn needs_node_ports(svc: &Value) -> bool {
+    matches!(ty(svc), "NodePort" | "LoadBalancer")
+}
+
+/// LoadBalancer with `externalTrafficPolicy: Local`.
+fn needs_health_check(svc: &Value) -> bool {
+    ty(svc) == "LoadBalancer" && str_at(svc, "/spec/externalTrafficPolicy") == "Local"
+}
+
+/// NodePort, LoadBalancer, or ClusterIP with external IPs.
+fn externally_accessible(svc: &Value) -> bool {
+    needs_node_ports(svc)
+        || (ty(svc) == "ClusterIP"
+            && svc
+                .pointer("/spec/externalIPs")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty()))
+}
+
+/// Whether new node ports are allocated for ports that do not name one.
+fn allocates_node_ports(svc: &Value) -> bool {
+    match ty(svc) {
+        "NodePort" => true,
+        "LoadBalancer" => {
+            svc.pointer("/spec/allocateLoadBalancerNodePorts")
+                .and_then(Value::as_bool)
+                != Some(false)
+        }
+        _ => false,
+    }
 }
 
 /// Releases everything a deleted Service held.
@@ -58,7 +119,7 @@ pub fn release(alloc: &mut Allocators, svc: &Value) {
     }
 }
 
-fn set_default(obj: &mut serde_json::Map<String, Value>, key: &str, value: Value) {
+fn set_default(obj: &mut Map<String, Value>, key: &str, value: Value) {
     if obj.get(key).is_none_or(Value::is_null) {
         obj.insert(key.to_string(), value);
     }
@@ -72,7 +133,31 @@ fn invalid(svc: &Value, causes: Vec<Cause>) -> ApiError {
     ApiError::invalid("", "Service", name, causes)
 }
 
-/// Defaults, validates and allocates a Service being created (`old` is
+/// Go's rendering of a string list in field errors (`[]string{"a"}`).
+fn go_strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
+}
+
+/// What this request took from the allocators, given back on failure.
+#[derive(Debug, Default)]
+struct Taken {
+    ips: Vec<String>,
+    ports: Vec<u16>,
+}
+
+impl Taken {
+    fn undo(&self, alloc: &mut Allocators) {
+        for ip in &self.ips {
+            alloc.release_ip(ip);
+        }
+        for p in &self.ports {
+            alloc.release_port(*p);
+        }
+    }
+}
+
+/// Defaults, allocates and validates a Service being created (`old` is
 /// `None`) or updated. On error nothing stays allocated. With `dry_run` the
 /// allocations are computed and then released again.
 pub fn admit(
@@ -81,27 +166,41 @@ pub fn admit(
     svc: &mut Value,
     dry_run: bool,
 ) -> Result<(), ApiError> {
-    apply_defaults(svc, old);
-    if old.is_none()
+    if !svc.get("spec").is_some_and(Value::is_object)
         && let Some(o) = svc.as_object_mut()
     {
-        o.insert("status".into(), json!({"loadBalancer": {}}));
+        o.insert("spec".into(), json!({}));
     }
-    let causes = validate(svc);
-    if !causes.is_empty() {
-        return Err(invalid(svc, causes));
+    apply_defaults(svc);
+    match old {
+        None => {
+            if let Some(o) = svc.as_object_mut() {
+                o.insert("status".into(), json!({"loadBalancer": {}}));
+            }
+            update::normalize_cluster_ips(svc, None);
+        }
+        Some(old) => {
+            update::patch_allocated_values(svc, old);
+            update::normalize_cluster_ips(svc, Some(old));
+        }
     }
     let before = old.map(held).unwrap_or_default();
-    let mut taken_ips: Vec<String> = Vec::new();
-    let mut taken_ports: Vec<u16> = Vec::new();
-    let result = allocate(alloc, old, svc, &before, &mut taken_ips, &mut taken_ports);
+    let mut taken = Taken::default();
+    let mut result = allocate(alloc, old, svc, &before, &mut taken);
+    if result.is_ok() {
+        if let Some(old) = old {
+            update::drop_type_dependent_fields(svc, old);
+        }
+        let mut causes = old
+            .map(|o| update::validate_update(svc, o))
+            .unwrap_or_default();
+        causes.extend(validate::validate(svc));
+        if !causes.is_empty() {
+            result = Err(invalid(svc, causes));
+        }
+    }
     if result.is_err() || dry_run {
-        for ip in &taken_ips {
-            alloc.release_ip(ip);
-        }
-        for p in &taken_ports {
-            alloc.release_port(*p);
-        }
+        taken.undo(alloc);
         return result;
     }
     // Release what the old version held and the new one no longer does.
@@ -115,86 +214,42 @@ pub fn admit(
     Ok(())
 }
 
-fn apply_defaults(svc: &mut Value, old: Option<&Value>) {
+/// The defaults the real server's decoder fills in for a v1 Service.
+fn apply_defaults(svc: &mut Value) {
+    let accessible = externally_accessible(svc)
+        || (svc.pointer("/spec/type").is_none_or(Value::is_null)
+            && svc
+                .pointer("/spec/externalIPs")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty()));
     let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
-        if let Some(o) = svc.as_object_mut() {
-            o.insert("spec".into(), json!({}));
-        }
-        return apply_defaults(svc, old);
+        return;
     };
-    set_default(spec, "type", json!("ClusterIP"));
-    let ty = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
-    if ty != "ExternalName" {
-        set_default(spec, "sessionAffinity", json!("None"));
-        set_default(spec, "internalTrafficPolicy", json!("Cluster"));
-    } else {
-        set_default(spec, "sessionAffinity", json!("None"));
+    set_default(spec, "sessionAffinity", json!("None"));
+    if spec.get("sessionAffinity") == Some(&json!("None")) {
+        spec.remove("sessionAffinityConfig");
     }
-    if matches!(ty.as_str(), "NodePort" | "LoadBalancer") {
+    set_default(spec, "type", json!("ClusterIP"));
+    let ty = spec["type"].as_str().unwrap_or("").to_string();
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            set_default(p, "protocol", json!("TCP"));
+            let unset = p
+                .get("targetPort")
+                .is_none_or(|t| t.is_null() || *t == json!(0) || *t == json!(""));
+            if unset && let Some(port) = p.get("port").cloned() {
+                p.insert("targetPort".into(), port);
+            }
+        }
+    }
+    if accessible {
         set_default(spec, "externalTrafficPolicy", json!("Cluster"));
-    } else {
-        spec.remove("healthCheckNodePort");
+    }
+    if matches!(ty.as_str(), "ClusterIP" | "NodePort" | "LoadBalancer") {
+        set_default(spec, "internalTrafficPolicy", json!("Cluster"));
     }
     if ty == "LoadBalancer" {
         set_default(spec, "allocateLoadBalancerNodePorts", json!(true));
-    } else {
-        spec.remove("allocateLoadBalancerNodePorts");
-    }
-    // Updates keep the allocated address when the client omits it (as `kubectl apply` does).
-    if let Some(old_spec) = old.and_then(|o| o.get("spec")) {
-        if spec.get("clusterIP").is_none_or(|v| v.is_null() || v == "") && ty != "ExternalName" {
-            if let Some(ip) = old_spec.get("clusterIP").filter(|v| !v.is_null()) {
-                spec.insert("clusterIP".into(), ip.clone());
-            }
-            if let Some(ips) = old_spec.get("clusterIPs").filter(|v| !v.is_null()) {
-                spec.insert("clusterIPs".into(), ips.clone());
-            }
-        }
-        if spec.get("healthCheckNodePort").is_none_or(Value::is_null)
-            && let Some(p) = old_spec.get("healthCheckNodePort").filter(|v| !v.is_null())
-        {
-            spec.insert("healthCheckNodePort".into(), p.clone());
-        }
-    }
-    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-        let old_ports = old
-            .and_then(|o| o.pointer("/spec/ports"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for p in ports.iter_mut() {
-            let Some(p) = p.as_object_mut() else { continue };
-            set_default(p, "protocol", json!("TCP"));
-            if let Some(port) = p.get("port").cloned() {
-                set_default(p, "targetPort", port);
-            }
-            if matches!(ty.as_str(), "NodePort" | "LoadBalancer")
-                && p.get("nodePort").is_none_or(Value::is_null)
-            {
-                let same = old_ports.iter().find(|o| {
-                    o["port"] == p["port"]
-                        && o["protocol"].as_str().unwrap_or("TCP") == p["protocol"]
-                });
-                if let Some(np) = same
-                    .and_then(|o| o.get("nodePort"))
-                    .filter(|v| !v.is_null())
-                {
-                    p.insert("nodePort".into(), np.clone());
-                }
-            }
-            if !matches!(ty.as_str(), "NodePort" | "LoadBalancer") {
-                // Changing the type away from NodePort/LoadBalancer drops the
-                // node ports the old version held (the real server does this
-                // for clients that resend the old spec).
-                let held_before = old_ports.iter().any(|o| {
-                    o.get("nodePort")
-                        .is_some_and(|n| Some(n) == p.get("nodePort"))
-                });
-                if held_before || p.get("nodePort").and_then(Value::as_i64) == Some(0) {
-                    p.remove("nodePort");
-                }
-            }
-        }
     }
 }
 
@@ -203,151 +258,215 @@ fn allocate(
     old: Option<&Value>,
     svc: &mut Value,
     before: &Held,
-    taken_ips: &mut Vec<String>,
-    taken_ports: &mut Vec<u16>,
+    taken: &mut Taken,
 ) -> Result<(), ApiError> {
+    allocate_cluster_ips(alloc, old, svc, taken)?;
+    if needs_node_ports(svc) {
+        match old {
+            None => init_node_ports(alloc, svc, taken)?,
+            Some(_) => update_node_ports(alloc, svc, before, taken)?,
+        }
+    }
+    let needed = old.is_some_and(needs_health_check);
+    if needs_health_check(svc) && !needed {
+        allocate_health_check(alloc, svc, taken)?;
+    }
+    Ok(())
+}
+
+fn allocate_cluster_ips(
+    alloc: &mut Allocators,
+    old: Option<&Value>,
+    svc: &mut Value,
+    taken: &mut Taken,
+) -> Result<(), ApiError> {
+    if ty(svc) == "ExternalName" {
+        return Ok(());
+    }
+    // Updates allocate only when the old version had no address (it was an
+    // ExternalName); otherwise validation holds the address fixed.
+    if old.is_some_and(|o| ty(o) != "ExternalName") {
+        return Ok(());
+    }
+    let requested = str_at(svc, "/spec/clusterIP").to_string();
     let snapshot = svc.clone();
     let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
         return Ok(());
     };
-    let ty = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
-    if ty == "ExternalName" {
-        spec.remove("clusterIP");
-        spec.remove("clusterIPs");
-        return Ok(());
-    }
-    let requested = spec
-        .get("clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if let Some(old) = old {
-        let old_ip = old
-            .pointer("/spec/clusterIP")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !old_ip.is_empty() && requested != old_ip {
-            return Err(invalid(
-                &snapshot,
-                vec![Cause::invalid(
-                    "spec.clusterIPs[0]",
-                    &json!(requested),
-                    "may not change once set",
-                )],
-            ));
-        }
-    }
     if requested == "None" {
         spec.insert("clusterIPs".into(), json!(["None"]));
     } else if requested.is_empty() {
-        let ip = alloc
-            .next_ip()
-            .ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?;
-        taken_ips.push(ip.clone());
+        let ip = alloc.next_ip().ok_or_else(|| {
+            ApiError::internal_error("failed to allocate a serviceIP: range is full")
+        })?;
+        taken.ips.push(ip.clone());
         spec.insert("clusterIP".into(), json!(ip));
         spec.insert("clusterIPs".into(), json!([ip]));
-    } else if !before.ips.contains(&requested) {
+    } else {
         alloc.take_ip(&requested).map_err(|detail| {
             invalid(
                 &snapshot,
-                vec![Cause::invalid(
+                vec![Cause::invalid_shown(
                     "spec.clusterIPs",
-                    &json!([requested]),
+                    &go_strings(std::slice::from_ref(&requested)),
                     &detail,
                 )],
             )
         })?;
-        taken_ips.push(requested.clone());
-        spec.insert("clusterIPs".into(), json!([requested]));
-    } else {
+        taken.ips.push(requested.clone());
         spec.insert("clusterIPs".into(), json!([requested]));
     }
     set_default(spec, "ipFamilies", json!(["IPv4"]));
     set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
+    Ok(())
+}
 
-    let wants_node_ports = ty == "NodePort"
-        || (ty == "LoadBalancer"
-            && spec
-                .get("allocateLoadBalancerNodePorts")
-                .and_then(Value::as_bool)
-                != Some(false));
-    let mut causes = Vec::new();
-    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-        for (i, p) in ports.iter_mut().enumerate() {
-            let Some(p) = p.as_object_mut() else { continue };
-            let requested = p
-                .get("nodePort")
-                .and_then(Value::as_u64)
-                .filter(|n| *n != 0);
-            match (wants_node_ports, requested) {
-                (_, Some(n)) => {
-                    let n = n as u16;
-                    if !before.ports.contains(&n) && !taken_ports.contains(&n) {
-                        match alloc.take_port(n) {
-                            Ok(()) => taken_ports.push(n),
-                            Err(detail) => causes.push(Cause::invalid(
-                                format!("spec.ports[{i}].nodePort"),
-                                &json!(n),
-                                &detail,
-                            )),
-                        }
-                    }
-                }
-                (true, None) => match alloc.next_port() {
-                    Some(n) => {
-                        taken_ports.push(n);
-                        p.insert("nodePort".into(), json!(n));
-                    }
-                    None => {
-                        return Err(ApiError::internal(
-                            "failed to allocate a nodePort: range is full",
-                        ));
-                    }
-                },
-                (false, None) => {
-                    p.remove("nodePort");
-                }
-            }
+fn take_node_port(
+    alloc: &mut Allocators,
+    svc: &Value,
+    i: usize,
+    port: u16,
+    taken: &mut Taken,
+) -> Result<(), ApiError> {
+    alloc.take_port(port).map_err(|detail| {
+        invalid(
+            svc,
+            vec![Cause::invalid(
+                format!("spec.ports[{i}].nodePort"),
+                &json!(port),
+                &detail,
+            )],
+        )
+    })?;
+    taken.ports.push(port);
+    Ok(())
+}
+
+fn next_node_port(alloc: &mut Allocators, taken: &mut Taken) -> Result<u16, ApiError> {
+    let port = alloc
+        .next_port()
+        .ok_or_else(|| ApiError::internal_error("failed to allocate a nodePort: range is full"))?;
+    taken.ports.push(port);
+    Ok(port)
+}
+
+/// Node ports on create: ports sharing a port number (TCP and UDP 53) share
+/// one node port; a requested one is reserved, others are allocated.
+fn init_node_ports(
+    alloc: &mut Allocators,
+    svc: &mut Value,
+    taken: &mut Taken,
+) -> Result<(), ApiError> {
+    let allocates = allocates_node_ports(svc);
+    let snapshot = svc.clone();
+    let Some(ports) = svc.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    let requested_for = |number: &Value| {
+        snapshot
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .filter(|p| p["port"] == *number)
+                    .find_map(|p| port_value(&p["nodePort"]))
+            })
+    };
+    let mut by_number: Vec<(Value, u16)> = Vec::new();
+    for (i, p) in ports.iter_mut().enumerate() {
+        let Some(p) = p.as_object_mut() else { continue };
+        let own = p.get("nodePort").and_then(port_value);
+        if own.is_none() && !allocates {
+            continue;
         }
-    }
-    let local = matches!(ty.as_str(), "LoadBalancer")
-        && spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Local");
-    if local {
-        match spec
-            .get("healthCheckNodePort")
-            .and_then(Value::as_u64)
-            .filter(|n| *n != 0)
+        let number = p.get("port").cloned().unwrap_or(Value::Null);
+        match by_number
+            .iter()
+            .find(|(n, _)| *n == number)
+            .map(|(_, np)| *np)
         {
-            Some(n) => {
-                let n = n as u16;
-                if !before.ports.contains(&n) && !taken_ports.contains(&n) {
-                    match alloc.take_port(n) {
-                        Ok(()) => taken_ports.push(n),
-                        Err(detail) => causes.push(Cause::invalid(
-                            "spec.healthCheckNodePort",
-                            &json!(n),
-                            &detail,
-                        )),
+            None => {
+                let np = match requested_for(&number) {
+                    Some(np) => {
+                        take_node_port(alloc, &snapshot, i, np, taken)?;
+                        np
                     }
-                }
+                    None => next_node_port(alloc, taken)?,
+                };
+                p.insert("nodePort".into(), json!(np));
+                by_number.push((number, np));
             }
-            None => match alloc.next_port() {
-                Some(n) => {
-                    taken_ports.push(n);
-                    spec.insert("healthCheckNodePort".into(), json!(n));
-                }
+            Some(shared) => match own {
                 None => {
-                    return Err(ApiError::internal(
-                        "failed to allocate a nodePort: range is full",
-                    ));
+                    p.insert("nodePort".into(), json!(shared));
                 }
+                Some(np) if np != shared => take_node_port(alloc, &snapshot, i, np, taken)?,
+                Some(_) => {}
             },
         }
-    } else {
-        spec.remove("healthCheckNodePort");
     }
-    if !causes.is_empty() {
-        return Err(invalid(&snapshot, causes));
+    Ok(())
+}
+
+/// Node ports on update: ports the old version held are kept, new requests
+/// reserved and missing ones allocated.
+fn update_node_ports(
+    alloc: &mut Allocators,
+    svc: &mut Value,
+    before: &Held,
+    taken: &mut Taken,
+) -> Result<(), ApiError> {
+    let allocates = allocates_node_ports(svc);
+    let snapshot = svc.clone();
+    let Some(ports) = svc.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    for (i, p) in ports.iter_mut().enumerate() {
+        let Some(p) = p.as_object_mut() else { continue };
+        match p.get("nodePort").and_then(port_value) {
+            Some(np) => {
+                if !before.ports.contains(&np) && !taken.ports.contains(&np) {
+                    take_node_port(alloc, &snapshot, i, np, taken)?;
+                }
+            }
+            None if allocates => {
+                let np = next_node_port(alloc, taken)?;
+                p.insert("nodePort".into(), json!(np));
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// The health-check node port of a Service turning into LoadBalancer with
+/// `externalTrafficPolicy: Local`.
+fn allocate_health_check(
+    alloc: &mut Allocators,
+    svc: &mut Value,
+    taken: &mut Taken,
+) -> Result<(), ApiError> {
+    let requested = port_value(&svc["spec"]["healthCheckNodePort"]);
+    match requested {
+        Some(hc) => {
+            alloc.take_port(hc).map_err(|e| {
+                ApiError::internal_error(format!(
+                    "failed to allocate requested HealthCheck NodePort {hc}: {e}"
+                ))
+            })?;
+            taken.ports.push(hc);
+        }
+        None => {
+            let hc = alloc.next_port().ok_or_else(|| {
+                ApiError::internal_error(
+                    "failed to allocate a HealthCheck NodePort 0: range is full",
+                )
+            })?;
+            taken.ports.push(hc);
+            if let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("healthCheckNodePort".into(), json!(hc));
+            }
+        }
     }
     Ok(())
 }
