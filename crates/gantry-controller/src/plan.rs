@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::{
     error::{Error, Result},
     providers::{ProviderFactory, ProviderRegistry},
+    secrets::check_secret_name,
     translate::{self, SERVICE_NAME_LABEL, Source},
 };
 
@@ -111,6 +112,14 @@ where
         .map_err(|source| Error::List { what, source })
 }
 
+/// The error of an object whose class's settings are invalid.
+fn invalid_class(class: &str, e: &gantry_model::class::ClassError) -> Error {
+    Error::InvalidClass {
+        class: class.to_string(),
+        message: e.to_string(),
+    }
+}
+
 /// Compute the plan of every Gantry object.
 pub async fn plan(
     client: Client,
@@ -141,7 +150,12 @@ pub async fn plan(
     for ing in &ingresses {
         let ns = ing.namespace().unwrap_or_default();
         let (_, secrets) = gantry_model::select::ingress_references(ing);
-        for name in secrets {
+        // A cross-namespace or path-like name is never put into a request
+        // path; translation reports it.
+        for name in secrets
+            .into_iter()
+            .filter(|n| check_secret_name(0, n).is_ok())
+        {
             let secret = Api::<Secret>::namespaced(client.clone(), &ns)
                 .get_opt(&name)
                 .await
@@ -160,6 +174,7 @@ pub async fn plan(
     for svc in &targets {
         if let Some(class) = translate::service_class(svc, opts.default_class.as_deref(), &listed) {
             let result = match listed.lb_class(&class) {
+                Some(c) if let Err(e) = c.spec.validate() => Err(invalid_class(&class, &e)),
                 Some(c) => translate::service(svc, &listed, &opts.cluster_id, &class, &c.spec)
                     .map_err(|e| Error::Translate(Box::new(e)))
                     .map(|t| (t, c)),
@@ -171,6 +186,7 @@ pub async fn plan(
     for ing in &ingresses {
         if let Some(class) = translate::ingress_class(ing, &listed) {
             let result = match listed.lb_class(&class) {
+                Some(c) if let Err(e) = c.spec.validate() => Err(invalid_class(&class, &e)),
                 Some(c) => translate::ingress(ing, &listed, &opts.cluster_id, &class, &c.spec)
                     .map_err(|e| Error::Translate(Box::new(e)))
                     .map(|t| (t, c)),

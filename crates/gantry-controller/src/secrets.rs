@@ -8,9 +8,10 @@
 //! own watch, `fieldSelector=metadata.name=<name>` in its namespace, started
 //! when the first Ingress references it and stopped when the last one stops.
 //!
-//! Why: RBAC can then grant `get` and `watch` on Secrets without a
-//! cluster-wide `list`, and a compromised or confused controller cannot read
-//! Secrets no Ingress of Gantry's names.
+//! Why: RBAC can then grant `get` and `watch` on Secrets without any `list`
+//! (the per-name watch starts with a streaming list, a watch with
+//! `sendInitialEvents`), and a compromised or confused controller cannot
+//! read Secrets no Ingress of Gantry's names.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -280,7 +281,11 @@ async fn watch_one(
 ) {
     let (ns, name) = &key;
     let api: Api<Secret> = Api::namespaced(client, ns);
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    // A streaming list (a watch with `sendInitialEvents`) rather than a
+    // list then a watch: the controller needs only the `watch` verb.
+    let config = watcher::Config::default()
+        .fields(&format!("metadata.name={name}"))
+        .streaming_lists();
     let mut stream = watcher(api, config).default_backoff().boxed();
     // Whether the current (re)list delivered the Secret: a list without it
     // means it is gone, and no Delete event is sent for that.
