@@ -71,10 +71,10 @@ fn pick(rng: &mut Rng, used: &BTreeSet<u128>, total: u128, offset: u128) -> Opti
             }
         }
         // The bounded scan can miss a free value only in a nearly full band.
-        if steps < span {
-            if let Some(at) = (lo..hi).find(|at| !used.contains(at)) {
-                return Some(at);
-            }
+        if steps < span
+            && let Some(at) = (lo..hi).find(|at| !used.contains(at))
+        {
+            return Some(at);
         }
     }
     None

@@ -424,11 +424,9 @@ fn update_node_ports(
     for (i, p) in ports.iter_mut().enumerate() {
         let Some(p) = p.as_object_mut() else { continue };
         match p.get("nodePort").and_then(port_value) {
-            Some(np) => {
-                if !before.ports.contains(&np) && !taken.ports.contains(&np) {
-                    take_node_port(alloc, &snapshot, i, np, taken)?;
-                }
-            }
+            // Held by the old version or already taken for another port.
+            Some(np) if before.ports.contains(&np) || taken.ports.contains(&np) => {}
+            Some(np) => take_node_port(alloc, &snapshot, i, np, taken)?,
             None if allocates => {
                 let np = next_node_port(alloc, taken)?;
                 p.insert("nodePort".into(), json!(np));

@@ -206,7 +206,8 @@ pub fn validate_update(svc: &Value, old: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     let external_name = ty(svc) == "ExternalName" || ty(old) == "ExternalName";
     let headless = |s: &Value| strings(s, "/spec/clusterIPs") == ["None"];
-    if !external_name && !(headless(old) && headless(svc)) {
+    let both_headless = headless(old) && headless(svc);
+    if !external_name && !both_headless {
         let (o, n) = (
             strings(old, "/spec/clusterIPs"),
             strings(svc, "/spec/clusterIPs"),
