@@ -13,7 +13,10 @@ use k8s_openapi::{
     api::{core::v1::Service, networking::v1::Ingress},
     apimachinery::pkg::apis::meta::v1::Condition,
 };
-use kube::{Resource, ResourceExt, runtime::reflector::Store};
+use kube::{
+    Resource, ResourceExt,
+    runtime::reflector::{ObjectRef, Store},
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
@@ -144,7 +147,13 @@ impl Target for Ingress {
     }
 
     async fn fetch(&self, ctx: &Context) -> CtlResult<Fetched> {
-        ctx.secrets.fetch(self).await
+        let fetched = ctx.secrets.fetch(self).await?;
+        // Deleted while its Secrets were read: the watch's delete event may
+        // have released them already, and nothing would release them again.
+        if Self::store(ctx).get(&ObjectRef::from_obj(self)).is_none() {
+            self.release(ctx);
+        }
+        Ok(fetched)
     }
 
     fn release(&self, ctx: &Context) {

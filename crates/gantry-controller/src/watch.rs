@@ -10,7 +10,8 @@
 //! controller reads only the Secrets an Ingress references, by GET during its
 //! translation, and follows each of them with a watch narrowed to its name
 //! ([`crate::secrets`]). RBAC can then grant `get` and `watch` on Secrets
-//! without a cluster-wide `list`; the chart grants exactly that.
+//! and no `list` at all, which is what the chart's rule for the controller
+//! is meant to grant.
 
 use std::{collections::BTreeSet, future::Future, sync::Arc};
 
