@@ -541,3 +541,54 @@ fn gantry_crds_apply_with_kubectl_and_print_their_columns() {
         "{table}"
     );
 }
+
+#[test]
+fn kubectl_service_update_rules_match_the_real_server() {
+    let c = Cluster::start(true).expect("cluster");
+    ok(
+        c.kubectl(["create", "service", "loadbalancer", "lb", "--tcp=80:8080"])
+            .expect("kubectl"),
+    );
+
+    // Setting a class on an existing LoadBalancer is a change, and the class
+    // may not change once the Service is a LoadBalancer.
+    let out = c
+        .kubectl([
+            "patch",
+            "svc",
+            "lb",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"loadBalancerClass":"gantry.dev/x"}}"#,
+        ])
+        .expect("kubectl");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            r#"The Service "lb" is invalid: spec.loadBalancerClass: Invalid value: "gantry.dev/x": may not change once set"#
+        ),
+        "{err}"
+    );
+
+    // A strategic patch of the type alone releases the node ports and drops
+    // the fields ClusterIP does not use.
+    let v = json(ok(c
+        .kubectl([
+            "patch",
+            "svc",
+            "lb",
+            "-p",
+            r#"{"spec":{"type":"ClusterIP"}}"#,
+            "-o",
+            "json",
+        ])
+        .expect("kubectl")));
+    assert!(v["spec"]["ports"][0].get("nodePort").is_none(), "{v}");
+    assert!(v["spec"].get("externalTrafficPolicy").is_none(), "{v}");
+    assert!(
+        v["spec"].get("allocateLoadBalancerNodePorts").is_none(),
+        "{v}"
+    );
+}
