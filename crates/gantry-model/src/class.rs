@@ -59,8 +59,11 @@ impl std::fmt::Display for ProviderKind {
 pub struct LoadBalancerClassSpec {
     /// The provider that builds balancers of this class.
     pub provider: ProviderKind,
-    /// Services without `spec.loadBalancerClass` use this class when the
-    /// controller runs with `--default-class` naming it, or when this is true.
+    /// Services without `spec.loadBalancerClass` (and IngressClasses of
+    /// Gantry's without parameters) use this class when it is true. The
+    /// controller's `--default-class` flag wins over it for Services; when
+    /// several classes are marked, the alphabetically first wins and each
+    /// marked class reports the outcome in a `Default` condition.
     #[serde(default)]
     pub default: bool,
     /// Legacy `kubernetes.io/ingress.class` values that select this class

@@ -103,14 +103,14 @@ fn class_of_ingress_class(ic: &IngressClass, lb_classes: &[LoadBalancerClass]) -
                 && !p.name.is_empty())
             .then(|| p.name.clone())
         }
-        // No parameters: the one class marked default, if it is unambiguous.
-        None => {
-            let mut defaults = lb_classes.iter().filter(|c| c.spec.default);
-            match (defaults.next(), defaults.next()) {
-                (Some(only), None) => Some(only.name_any()),
-                _ => None,
-            }
-        }
+        // No parameters: the class marked default; when several are marked,
+        // the alphabetically first, the same rule the controller applies to
+        // Services (and reports on the classes as a `Default` condition).
+        None => lb_classes
+            .iter()
+            .filter(|c| c.spec.default)
+            .map(|c| c.name_any())
+            .min(),
     }
 }
 

@@ -156,10 +156,10 @@ fn ingress_class_selection() {
             Some("gcp-public"),
         ),
         (
-            "no parameters, two defaults",
+            "no parameters, two defaults: the alphabetically first wins",
             ingress("i").class_name("gantry-bare").build(),
             &two_defaults,
-            None,
+            Some("aws-public"),
         ),
         (
             "legacy alias gce",
