@@ -17,9 +17,11 @@
 //!    created or changed Events;
 //! 7. read the child's `VmHWM` (peak resident set).
 //!
-//! "Quiet" means: no provider call and no reconcile for `--quiet-secs`,
-//! which is longer than the controller's 5 s re-check of balancers that are
-//! not ready yet, so a pending re-check is never mistaken for the end.
+//! "Quiet" means: no provider call and no reconcile for `--quiet-secs`.
+//! For the local provider that is longer than the controller's 5 s
+//! re-check of balancers that are not ready yet, so a pending re-check is
+//! never mistaken for the end; the counting provider's balancers are ready
+//! at once, so nothing is pending there.
 
 use std::{
     collections::HashMap,
@@ -57,9 +59,12 @@ pub struct ControllerArgs {
     /// Serve the emulator over HTTPS, as a real API server would.
     #[arg(long)]
     pub tls: bool,
-    /// How long the controller must be idle to count as done with a step.
-    #[arg(long, default_value_t = 7)]
-    pub quiet_secs: u64,
+    /// How long the controller must be idle to count as done with a step
+    /// (default: 6 s for the local provider, longer than the controller's
+    /// 5 s re-check of balancers not ready yet; 3 s for the counting one,
+    /// whose balancers are ready at once).
+    #[arg(long)]
+    pub quiet_secs: Option<u64>,
     /// The `kube-sim` binary (default: next to this one).
     #[arg(long)]
     pub kube_sim: Option<PathBuf>,
@@ -162,7 +167,11 @@ impl Steps<'_> {
     }
 
     fn quiet(&self) -> Duration {
-        Duration::from_secs(self.args.quiet_secs)
+        let default = match self.provider {
+            ProviderChoice::Local => 6,
+            ProviderChoice::Counting => 3,
+        };
+        Duration::from_secs(self.args.quiet_secs.unwrap_or(default))
     }
 
     /// A limit for a step that may make one rate-limited call per Service.
@@ -201,14 +210,13 @@ impl Steps<'_> {
         .await?;
         let calls_per_service = created.controller_calls as f64 / n as f64;
         println!(
-            "  provider calls until quiet: {} (plan {}, ensure {}, delete {}, list_owned {}; the controller's counter says {}) = {calls_per_service:.2} per Service; RSS {:.1} MiB",
+            "  provider calls until quiet: {} (plan {}, ensure {}, delete {}, list_owned {}; the controller's counter says {}) = {calls_per_service:.2} per Service",
             created.calls.total(),
             created.calls.plan,
             created.calls.ensure,
             created.calls.delete,
             created.calls.list_owned,
             created.controller_calls,
-            mib(child.vm_kib("VmRSS")?)
         );
         if let (Some(writes), Some(throttled)) = (created.provider_writes, created.throttled) {
             println!(
@@ -216,8 +224,11 @@ impl Steps<'_> {
             );
         }
 
+        println!("  {}", memory(child)?);
         let node_add_calls = self.node_add(child, &created).await?;
+        println!("  {}", memory(child)?);
         let noop_resync_writes = self.noop_resync(child).await?;
+        println!("  {}", memory(child)?);
 
         let peak = mib(child.vm_kib("VmHWM")?);
         println!("  controller peak RSS (VmHWM) {peak:.1} MiB");
@@ -237,6 +248,7 @@ impl Steps<'_> {
     /// Add one Ready Node; the most provider calls one balancer got for it.
     async fn node_add(&self, child: &mut ControllerProcess, before: &Stats) -> Result<u64> {
         let n = self.args.services;
+        let specs = generations(self.client(), self.provider).await?;
         let started = Instant::now();
         cluster::add_node(self.client(), self.args.nodes).await?;
         let base = before.per_owner.clone();
@@ -273,12 +285,38 @@ impl Steps<'_> {
                 .iter()
                 .filter(|l| l.spec.nodes.iter().any(|node| node.name == name))
                 .count();
+            let (writes, most) =
+                spec_writes(&specs, &generations(self.client(), self.provider).await?);
             println!(
-                "  {with} of {} LocalLoadBalancers list the new node",
+                "  {with} of {} LocalLoadBalancers list the new node; balancer spec writes {writes} (at most {most} per balancer)",
                 llbs.items.len()
             );
         }
         Ok(max)
+    }
+
+    /// Make the controller relist: forget the emulator's watch history, then
+    /// end every watch, so that resuming answers 410 Gone. A watch that got
+    /// a bookmark between the two steps resumes without error, so this is
+    /// repeated until reconciles start (at most 5 times).
+    async fn force_relist(&self, child: &mut ControllerProcess, reconciles: u64) -> Result<()> {
+        for attempt in 1..=5 {
+            self.sim.fault("expire_watch_history").await?;
+            self.sim.fault("close_watches").await?;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if child.stats().await?.reconciles > reconciles {
+                    println!("  forced a relist (attempt {attempt})");
+                    return Ok(());
+                }
+            }
+        }
+        Err(BenchError::Timeout {
+            phase: "forced relist",
+            waited: Duration::from_secs(25),
+            detail: "no reconcile followed 5 attempts to end the watches".into(),
+        })
     }
 
     /// Force a relist that changes nothing; the writes it caused.
@@ -289,8 +327,7 @@ impl Steps<'_> {
         let events = versions::<Event>(self.client()).await?;
         let llbs = generations(self.client(), self.provider).await?;
         let started = Instant::now();
-        self.sim.fault("expire_watch_history").await?;
-        self.sim.fault("close_watches").await?;
+        self.force_relist(child, before.reconciles).await?;
         let target = before.reconciles + n;
         let after = settle(child, self.quiet(), self.limit(), "no-op resync", |s| {
             s.reconciles >= target
@@ -302,7 +339,7 @@ impl Steps<'_> {
         };
         let svc_writes = changed(&services, &versions::<Service>(self.client()).await?);
         let event_writes = changed(&events, &versions::<Event>(self.client()).await?);
-        let llb_writes = changed(&llbs, &generations(self.client(), self.provider).await?);
+        let (llb_writes, _) = spec_writes(&llbs, &generations(self.client(), self.provider).await?);
         let cloud_writes = after
             .provider_writes
             .zip(before.provider_writes)
@@ -361,9 +398,11 @@ async fn settle(
                 phase,
                 waited: limit,
                 detail: format!(
-                    "{} reconciles and {} provider calls so far",
+                    "{} reconciles and {} provider calls so far; step condition {}; last change {:.1} s ago",
                     last.reconciles,
-                    last.calls.total()
+                    last.calls.total(),
+                    if ready(&last) { "met" } else { "not met" },
+                    still_since.elapsed().as_secs_f64()
                 ),
             });
         }
@@ -391,7 +430,7 @@ where
 }
 
 /// `name -> generation` of every LocalLoadBalancer (empty for other providers).
-async fn generations(client: &Client, provider: ProviderChoice) -> Result<HashMap<String, String>> {
+async fn generations(client: &Client, provider: ProviderChoice) -> Result<HashMap<String, i64>> {
     if provider != ProviderChoice::Local {
         return Ok(HashMap::new());
     }
@@ -403,13 +442,27 @@ async fn generations(client: &Client, provider: ProviderChoice) -> Result<HashMa
     Ok(list
         .items
         .iter()
-        .map(|o| {
-            (
-                o.name_any(),
-                o.metadata.generation.unwrap_or_default().to_string(),
-            )
-        })
+        .map(|o| (o.name_any(), o.metadata.generation.unwrap_or_default()))
         .collect())
+}
+
+/// Spec writes between two [`generations`] snapshots: in all, and the most
+/// one balancer got.
+fn spec_writes(before: &HashMap<String, i64>, after: &HashMap<String, i64>) -> (i64, i64) {
+    let deltas = after
+        .iter()
+        .map(|(name, g)| g - before.get(name).copied().unwrap_or(0));
+    deltas.fold((0, 0), |(sum, max), d| (sum + d, max.max(d)))
+}
+
+/// The child's current and peak resident set, as a line.
+fn memory(child: &ControllerProcess) -> Result<String> {
+    Ok(format!(
+        "controller memory: RSS {:.1} MiB, peak so far {:.1} MiB, {} open file descriptors",
+        mib(child.vm_kib("VmRSS")?),
+        mib(child.vm_kib("VmHWM")?),
+        child.open_fds()?
+    ))
 }
 
 fn mib(kib: u64) -> f64 {

@@ -220,6 +220,13 @@ impl ControllerProcess {
             .ok_or_else(|| BenchError::Protocol(format!("no {field} in {path}")))
     }
 
+    /// Open file descriptors of the child (sockets included).
+    pub fn open_fds(&self) -> Result<usize> {
+        let path = format!("/proc/{}/fd", self.pid);
+        let dir = std::fs::read_dir(&path).map_err(BenchError::io(format!("reading {path}")))?;
+        Ok(dir.count())
+    }
+
     /// Close stdin (the child shuts down) and wait for it, killing it after 10 s.
     pub async fn stop(mut self) {
         drop(self.stdin.take());
