@@ -19,7 +19,6 @@ use std::{
 };
 
 use futures::{StreamExt, channel::mpsc::UnboundedSender};
-use gantry_model::translate::TranslateError;
 use k8s_openapi::api::{core::v1::Secret, networking::v1::Ingress};
 use kube::{
     Api, Client, ResourceExt,
@@ -83,34 +82,9 @@ pub struct Fetched {
     pub secrets: Vec<Secret>,
 }
 
-/// Check a `spec.tls[i].secretName` before anything is read: only a plain
-/// object name in the Ingress's own namespace is allowed.
-pub fn check_secret_name(index: usize, name: &str) -> Result<(), TranslateError> {
-    let invalid = |reason: &str| TranslateError::Invalid {
-        field: format!("spec.tls[{index}].secretName"),
-        value: name.to_string(),
-        reason: reason.to_string(),
-    };
-    if name.contains('/') || name.contains("..") {
-        return Err(invalid(
-            "must name a Secret in the Ingress's own namespace; cross-namespace and \
-             path-like references are not allowed",
-        ));
-    }
-    let label_ok = |l: &str| {
-        let b = l.as_bytes();
-        !b.is_empty()
-            && b.len() <= 63
-            && b.iter()
-                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-            && b.first() != Some(&b'-')
-            && b.last() != Some(&b'-')
-    };
-    if name.len() > 253 || !name.split('.').all(label_ok) {
-        return Err(invalid("not a valid Secret name"));
-    }
-    Ok(())
-}
+/// Check a `spec.tls[i].secretName` before anything is read (the rule lives
+/// with translation, so both refuse exactly the same names).
+pub use gantry_model::translate::check_secret_name;
 
 /// The non-empty `spec.tls[i].secretName` entries of `ing`, with their index.
 fn tls_references(ing: &Ingress) -> Vec<(usize, String)> {

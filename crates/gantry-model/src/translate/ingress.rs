@@ -183,6 +183,30 @@ fn path_match(
     }
 }
 
+/// Check `spec.tls[index].secretName` before anything is read: only a plain
+/// object name (a DNS subdomain) in the Ingress's own namespace is allowed, so
+/// a cross-namespace or path-like reference can never reach an API request.
+pub fn check_secret_name(index: usize, name: &str) -> Result<(), TranslateError> {
+    let field = format!("spec.tls[{index}].secretName");
+    if name.contains('/') || name.contains("..") {
+        return Err(TranslateError::Invalid {
+            field,
+            value: name.into(),
+            reason: "must name a Secret in the Ingress's own namespace; cross-namespace and \
+                     path-like references are not allowed"
+                .into(),
+        });
+    }
+    if check_host(field.clone(), name).is_err() || name.starts_with("*.") {
+        return Err(TranslateError::Invalid {
+            field,
+            value: name.into(),
+            reason: "not a valid Secret name".into(),
+        });
+    }
+    Ok(())
+}
+
 /// A host name: lower-case DNS labels, optionally `*.` first; at most 253.
 fn check_host(field: String, host: &str) -> Result<(), TranslateError> {
     let name = host.strip_prefix("*.").unwrap_or(host);
@@ -330,23 +354,8 @@ fn certificate(
     let Some(name) = entry.secret_name.as_deref().filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
+    check_secret_name(i, name)?;
     let field = format!("spec.tls[{i}].secretName");
-    if name.contains('/') || name.contains("..") {
-        return Err(TranslateError::Invalid {
-            field,
-            value: name.into(),
-            reason: "must name a Secret in the Ingress's own namespace; cross-namespace and \
-                     path-like references are not allowed"
-                .into(),
-        });
-    }
-    if check_host(field.clone(), name).is_err() || name.starts_with("*.") {
-        return Err(TranslateError::Invalid {
-            field,
-            value: name.into(),
-            reason: "not a valid Secret name".into(),
-        });
-    }
     let secret_err = |reason: &str| TranslateError::Secret {
         field: field.clone(),
         secret: name.to_string(),

@@ -11,7 +11,10 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 
-pub use self::{ingress::translate_ingress, service::translate_service};
+pub use self::{
+    ingress::{check_secret_name, translate_ingress},
+    service::translate_service,
+};
 use crate::{
     annotations::AnnotationError,
     class::LoadBalancerClassSpec,
