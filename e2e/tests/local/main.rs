@@ -1,7 +1,14 @@
 //! Local suite: bare-metal scenarios with `gantry controller` and
 //! `gantry datapath` as processes against the API emulator, simulated nodes
 //! answering on their node ports, and real HTTP traffic through the external
-//! addresses Gantry hands out.
+//! addresses Gantry hands out. This file holds the lifecycle scenarios;
+//! the modules hold the traffic scenarios (TCP, UDP, Ingress, HTTPS, node
+//! failure, reload under load) and bad configuration.
+
+mod bad_config;
+mod ingress;
+mod l4;
+mod support;
 
 use std::{net::SocketAddr, time::Duration};
 
