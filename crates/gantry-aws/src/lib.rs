@@ -1,0 +1,273 @@
+//! Gantry's AWS provider.
+//!
+//! This is the "apply" step of the pipeline (watch -> translate -> plan ->
+//! apply -> report) for classes of provider `aws`. A Service becomes a
+//! Network Load Balancer: one target group per (port, protocol) with the
+//! nodes' EC2 instances as targets at the node port, and one listener per
+//! port. Ingress (Application Load Balancers) is not built yet and is
+//! reported as unsupported.
+//!
+//! Every resource carries the owner's ownership tags and the class tag, and
+//! has a deterministic name of at most 32 characters, so a controller that
+//! crashed after a create finds the resource again; anything with our name
+//! but foreign tags is never adopted, changed or deleted. Calls go through
+//! client-side rate limits and a deadline each, and the SDK's standard
+//! retry mode (jittered exponential backoff) covers throttling and 5xx.
+
+// Internal steps return the trait's `ProviderError` so that they compose
+// with `?`; its size is the model's choice, not something to box here.
+#![allow(clippy::result_large_err)]
+
+mod api;
+mod discovery;
+mod ensure;
+mod error;
+pub mod nlb;
+mod observe;
+mod teardown;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, ConfigLoader, Region};
+use gantry_model::{
+    DesiredLoadBalancer, LoadBalancer, ObservedStatus, Owner, OwnerKind, Plan, ProviderError,
+    ProviderKind,
+    class::AwsSettings,
+    desired::{L4Spec, LoadBalancerSpec, Scheme},
+    provider::DeleteOutcome,
+};
+use parking_lot::Mutex;
+
+use crate::{api::Api, ensure::Context};
+pub use crate::{
+    api::{CallLog, Outcome, is_read},
+    discovery::{ROLE_ELB, ROLE_INTERNAL_ELB, cluster_tag, instance_id},
+    error::AwsError,
+};
+
+/// Default deadline of every AWS API call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `aws` provider for one `LoadBalancerClass`.
+pub struct AwsProvider {
+    /// The class served (tagged on every resource).
+    class: String,
+    /// Tagged on every resource, and names the subnets' cluster tag.
+    cluster_id: String,
+    /// The class's settings.
+    settings: AwsSettings,
+    /// Clients, limits and call accounting.
+    api: Api,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider")
+            .field("class", &self.class)
+            .field("cluster_id", &self.cluster_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsProvider {
+    /// A provider for `class`, with credentials from the standard AWS chain
+    /// (environment, web identity, instance profile...) and region and
+    /// endpoint from the class when it sets them.
+    pub async fn new(
+        class: &str,
+        cluster_id: &str,
+        settings: AwsSettings,
+    ) -> Result<Self, AwsError> {
+        Self::with_loader(
+            class,
+            cluster_id,
+            settings,
+            aws_config::defaults(BehaviorVersion::latest()),
+            CALL_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Like [`AwsProvider::new`], starting from `loader` (which may carry
+    /// credentials or other overrides) and with `timeout` per call.
+    pub async fn with_loader(
+        class: &str,
+        cluster_id: &str,
+        settings: AwsSettings,
+        loader: ConfigLoader,
+        timeout: Duration,
+    ) -> Result<Self, AwsError> {
+        if class.is_empty() {
+            return Err(AwsError::EmptyClass);
+        }
+        if cluster_id.is_empty() {
+            return Err(AwsError::EmptyClusterId);
+        }
+        // ring, as the rest of the workspace uses, rather than the SDK's
+        // default crypto library.
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = loader.http_client(http);
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &settings.endpoint {
+            loader = loader.endpoint_url(endpoint.clone());
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return Err(AwsError::NoRegion {
+                class: class.to_string(),
+            });
+        }
+        Ok(Self {
+            class: class.to_string(),
+            cluster_id: cluster_id.to_string(),
+            settings,
+            api: Api::new(&config, timeout),
+        })
+    }
+
+    /// Calls made so far by operation and outcome (the provider's metric).
+    pub fn calls(&self) -> Arc<Mutex<CallLog>> {
+        self.api.log.clone()
+    }
+
+    /// The name of `owner`'s balancer in this class.
+    pub fn balancer_name(&self, owner: &Owner) -> String {
+        let role = match owner.kind {
+            OwnerKind::Service => "nlb",
+            OwnerKind::Ingress => "alb",
+        };
+        owner.resource_name(&self.class, role, nlb::NAME_LEN)
+    }
+
+    fn l4<'a>(&self, desired: &'a DesiredLoadBalancer) -> Result<&'a L4Spec, ProviderError> {
+        match &desired.spec {
+            LoadBalancerSpec::L4(spec) => Ok(spec),
+            LoadBalancerSpec::L7(_) => Err(ProviderError::Unsupported {
+                provider: ProviderKind::Aws,
+                message: "Ingress (Application Load Balancers) is not implemented yet".into(),
+            }),
+        }
+    }
+
+    fn check_class(&self, desired: &DesiredLoadBalancer) -> Result<(), ProviderError> {
+        if desired.class != self.class {
+            return Err(ProviderError::Rejected {
+                operation: "Ensure",
+                message: format!(
+                    "desired state of class {} handed to the provider of class {}",
+                    desired.class, self.class
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Subnets for a new balancer: the Service's, the class's, or discovered.
+    async fn subnets(&self, spec: &L4Spec, scheme: Scheme) -> Result<Vec<String>, ProviderError> {
+        if !spec.options.subnets.is_empty() {
+            return Ok(spec.options.subnets.clone());
+        }
+        if !self.settings.subnets.is_empty() {
+            return Ok(self.settings.subnets.clone());
+        }
+        discovery::discover_subnets(
+            &self.api,
+            &self.cluster_id,
+            self.settings.vpc_id.as_deref(),
+            scheme,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl LoadBalancer for AwsProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Aws
+    }
+
+    async fn plan(&self, desired: &DesiredLoadBalancer) -> Result<Plan, ProviderError> {
+        self.check_class(desired)?;
+        let spec = self.l4(desired)?;
+        let wanted = nlb::wanted(&desired.owner, &self.class, spec)?;
+        let snap = observe::snapshot(
+            &self.api,
+            &desired.owner,
+            &self.class,
+            &wanted.name,
+            wanted.target_groups.keys(),
+        )
+        .await?;
+        let steps = nlb::diff(&wanted, &snap.observed);
+        Ok(Plan {
+            changes: steps
+                .iter()
+                .map(|s| nlb::describe(s, &wanted, &snap.observed))
+                .collect(),
+        })
+    }
+
+    async fn ensure(&self, desired: &DesiredLoadBalancer) -> Result<ObservedStatus, ProviderError> {
+        self.check_class(desired)?;
+        let spec = self.l4(desired)?;
+        let wanted = nlb::wanted(&desired.owner, &self.class, spec)?;
+        let snap = observe::snapshot(
+            &self.api,
+            &desired.owner,
+            &self.class,
+            &wanted.name,
+            wanted.target_groups.keys(),
+        )
+        .await?;
+        let steps = nlb::diff(&wanted, &snap.observed);
+        let scheme = spec
+            .options
+            .scheme
+            .or(self.settings.scheme)
+            .unwrap_or(Scheme::InternetFacing);
+        let subnets = if snap.balancer.is_none() {
+            self.subnets(spec, scheme).await?
+        } else {
+            Vec::new()
+        };
+        let cx = Context {
+            api: &self.api,
+            owner: &desired.owner,
+            class: &self.class,
+            extra_tags: &self.settings.tags,
+            scheme,
+            subnets,
+            vpc_id: self.settings.vpc_id.clone(),
+        };
+        let vpc = snap
+            .balancer
+            .as_ref()
+            .and_then(|lb| lb.vpc_id().map(str::to_string));
+        let created = snap.balancer.is_none();
+        let (_, dns) = ensure::apply(&cx, &wanted, snap.observed, &steps, vpc).await?;
+        // A balancer just created is still provisioning; the next resync
+        // sees it active.
+        let ready = !created && snap.balancer.as_ref().is_some_and(observe::is_active);
+        Ok(ensure::status(&wanted, dns, ready))
+    }
+
+    async fn delete(&self, owner: &Owner) -> Result<DeleteOutcome, ProviderError> {
+        let name = self.balancer_name(owner);
+        if teardown::delete(&self.api, owner, &self.class, &name).await? {
+            Ok(DeleteOutcome::Deleted)
+        } else {
+            Ok(DeleteOutcome::NotFound)
+        }
+    }
+
+    async fn list_owned(&self, cluster_id: &str) -> Result<Vec<Owner>, ProviderError> {
+        teardown::list_owned(&self.api, cluster_id, &self.class).await
+    }
+}

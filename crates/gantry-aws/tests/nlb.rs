@@ -1,0 +1,434 @@
+//! Services -> NLB against moto: create, no-op resync, port change, node
+//! churn, delete, and a foreign balancer under our name.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{CLASS, World, owner, service};
+use gantry_aws::AwsProvider;
+use gantry_model::{
+    LoadBalancer, Owner, ProviderError, desired::Protocol, provider::DeleteOutcome,
+};
+
+/// Tags of one ELBv2 resource.
+async fn tags_of(w: &World, arn: &str) -> BTreeMap<String, String> {
+    let out = w
+        .elb
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .expect("describe tags");
+    out.tag_descriptions()
+        .iter()
+        .flat_map(|d| d.tags())
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// What moto holds for one balancer: listeners (port, protocol, target
+/// group name) and, per target group, its targets (instance, port).
+#[derive(Debug, PartialEq, Eq)]
+struct Shape {
+    listeners: BTreeSet<(i32, String, String)>,
+    targets: BTreeMap<String, BTreeSet<(String, i32)>>,
+}
+
+async fn shape(w: &World, owner: &Owner, lb_name: &str) -> Shape {
+    let lbs = w
+        .elb
+        .describe_load_balancers()
+        .names(lb_name)
+        .send()
+        .await
+        .expect("balancer exists");
+    let lb = &lbs.load_balancers()[0];
+    let arn = lb.load_balancer_arn().expect("arn");
+    assert!(owner.owns(CLASS, &tags_of(w, arn).await), "balancer tagged");
+    assert_eq!(lb.r#type().map(|t| t.as_str()), Some("network"));
+    // Target groups by the listeners' actions (moto does not track
+    // attachments changed by ModifyListener).
+    let listeners = w
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .expect("listeners");
+    let listeners: Vec<(i32, String, String)> = listeners
+        .listeners()
+        .iter()
+        .map(|l| {
+            (
+                l.port().unwrap_or(0),
+                l.protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                l.default_actions()[0]
+                    .target_group_arn()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let mut targets = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for (_, _, tg_arn) in &listeners {
+        let tg = w
+            .elb
+            .describe_target_groups()
+            .target_group_arns(tg_arn)
+            .send()
+            .await
+            .expect("listener's target group exists");
+        let tg = &tg.target_groups()[0];
+        assert!(
+            owner.owns(CLASS, &tags_of(w, tg_arn).await),
+            "target group tagged"
+        );
+        let name = tg.target_group_name().expect("tg name").to_string();
+        names.insert(tg_arn.clone(), name.clone());
+        let health = w
+            .elb
+            .describe_target_health()
+            .target_group_arn(tg_arn)
+            .send()
+            .await
+            .expect("target health");
+        targets.insert(
+            name,
+            health
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| d.target())
+                .map(|t| {
+                    (
+                        t.id().unwrap_or_default().to_string(),
+                        t.port().unwrap_or(0),
+                    )
+                })
+                .collect(),
+        );
+    }
+    // No other target group of ours survives a change.
+    let tagged = tagged_leftovers(w, owner).await;
+    assert_eq!(
+        tagged.len(),
+        targets.len() + 1,
+        "balancer plus one group per listener: {tagged:?}"
+    );
+    let listeners = listeners
+        .into_iter()
+        .map(|(port, proto, tg)| (port, proto, names[&tg].clone()))
+        .collect();
+    Shape { listeners, targets }
+}
+
+fn targets(w: &World, idx: &[usize], port: i32) -> BTreeSet<(String, i32)> {
+    idx.iter()
+        .map(|&i| (w.instances[i].1.clone(), port))
+        .collect()
+}
+
+fn writes(p: &AwsProvider) -> u64 {
+    p.calls().lock().writes()
+}
+
+/// Every ELBv2 resource in moto that carries `owner`'s tags.
+async fn tagged_leftovers(w: &World, owner: &Owner) -> Vec<String> {
+    let mut arns: Vec<String> = w
+        .elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("lbs")
+        .load_balancers()
+        .iter()
+        .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+        .collect();
+    arns.extend(
+        w.elb
+            .describe_target_groups()
+            .send()
+            .await
+            .expect("tgs")
+            .target_groups()
+            .iter()
+            .filter_map(|t| t.target_group_arn().map(str::to_string)),
+    );
+    let mut left = Vec::new();
+    for arn in arns {
+        if owner.owns(CLASS, &tags_of(w, &arn).await) {
+            left.push(arn);
+        }
+    }
+    left
+}
+
+#[tokio::test]
+async fn service_lifecycle_create_noop_ports_nodes_delete() {
+    let w = World::new(2).await;
+    let p = w.provider().await;
+    let o = owner("web", "uid-1");
+    let lb_name = p.balancer_name(&o);
+    assert!(lb_name.len() <= 32);
+
+    // Create: one TCP and one UDP port, three nodes.
+    let desired = service(
+        &o,
+        &[(80, Protocol::Tcp, 30080), (53, Protocol::Udp, 30053)],
+        w.nodes(&[0, 1, 2]),
+    );
+    let plan = p.plan(&desired).await.expect("plan");
+    assert!(!plan.is_empty());
+    assert_eq!(writes(&p), 0, "plan only reads");
+    let status = p.ensure(&desired).await.expect("ensure");
+    let host = status.ingress[0].hostname.clone().expect("dns name");
+    assert!(!host.is_empty());
+    let s = shape(&w, &o, &lb_name).await;
+    assert_eq!(s.listeners.len(), 2, "{s:?}");
+    let by_port: BTreeMap<i32, (String, String)> = s
+        .listeners
+        .iter()
+        .map(|(p, proto, tg)| (*p, (proto.clone(), tg.clone())))
+        .collect();
+    assert_eq!(by_port[&80].0, "TCP");
+    assert_eq!(by_port[&53].0, "UDP");
+    assert_eq!(s.targets[&by_port[&80].1], targets(&w, &[0, 1, 2], 30080));
+    assert_eq!(s.targets[&by_port[&53].1], targets(&w, &[0, 1, 2], 30053));
+
+    // Resync: nothing to do, no write.
+    let before = writes(&p);
+    let again = p.ensure(&desired).await.expect("ensure again");
+    assert_eq!(writes(&p), before, "a no-op resync writes nothing");
+    assert_eq!(again.ingress[0].hostname.as_deref(), Some(host.as_str()));
+    assert!(p.plan(&desired).await.expect("plan").is_empty());
+
+    // Ports change: 80 moves to node port 30081, 53 goes, 443 arrives.
+    let desired = service(
+        &o,
+        &[(80, Protocol::Tcp, 30081), (443, Protocol::Tcp, 30443)],
+        w.nodes(&[0, 1, 2]),
+    );
+    p.ensure(&desired).await.expect("ports change");
+    let s = shape(&w, &o, &lb_name).await;
+    let ports: BTreeSet<i32> = s.listeners.iter().map(|l| l.0).collect();
+    assert_eq!(ports, BTreeSet::from([80, 443]));
+    assert_eq!(s.targets.len(), 2, "old target groups are gone: {s:?}");
+    for (port, np) in [(80, 30081), (443, 30443)] {
+        let tg = &s
+            .listeners
+            .iter()
+            .find(|l| l.0 == port)
+            .expect("listener")
+            .2;
+        assert_eq!(s.targets[tg], targets(&w, &[0, 1, 2], np));
+    }
+    let before = writes(&p);
+    p.ensure(&desired).await.expect("resync");
+    assert_eq!(writes(&p), before);
+
+    // Nodes: 0 leaves, 3 joins; registration comes before deregistration.
+    let mark = p.calls().lock().order().len();
+    let desired = service(
+        &o,
+        &[(80, Protocol::Tcp, 30081), (443, Protocol::Tcp, 30443)],
+        w.nodes(&[1, 2, 3]),
+    );
+    p.ensure(&desired).await.expect("nodes change");
+    let order: Vec<&str> = p.calls().lock().order()[mark..].to_vec();
+    let writes_now: Vec<&str> = order
+        .into_iter()
+        .filter(|op| !gantry_aws::is_read(op))
+        .collect();
+    assert_eq!(
+        writes_now,
+        [
+            "RegisterTargets",
+            "RegisterTargets",
+            "DeregisterTargets",
+            "DeregisterTargets"
+        ],
+        "one register and one deregister per target group, registers first"
+    );
+    let s = shape(&w, &o, &lb_name).await;
+    for (port, np) in [(80, 30081), (443, 30443)] {
+        let tg = &s
+            .listeners
+            .iter()
+            .find(|l| l.0 == port)
+            .expect("listener")
+            .2;
+        assert_eq!(s.targets[tg], targets(&w, &[1, 2, 3], np));
+    }
+
+    // The class lists this owner.
+    assert_eq!(
+        p.list_owned(common::CLUSTER).await.expect("list"),
+        vec![o.clone()]
+    );
+
+    // Delete: nothing with our tags remains; deleting again finds nothing.
+    assert_eq!(p.delete(&o).await.expect("delete"), DeleteOutcome::Deleted);
+    assert_eq!(tagged_leftovers(&w, &o).await, Vec::<String>::new());
+    assert_eq!(
+        p.delete(&o).await.expect("delete again"),
+        DeleteOutcome::NotFound
+    );
+    assert!(
+        p.list_owned(common::CLUSTER)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn tcp_and_udp_on_one_port_share_a_tcp_udp_listener() {
+    let w = World::new(1).await;
+    let p = w.provider().await;
+    let o = owner("dns", "uid-2");
+    let desired = service(
+        &o,
+        &[(53, Protocol::Tcp, 30053), (53, Protocol::Udp, 30053)],
+        w.nodes(&[0, 1]),
+    );
+    let status = p.ensure(&desired).await.expect("ensure");
+    assert_eq!(status.ingress[0].ports.len(), 2);
+    let s = shape(&w, &o, &p.balancer_name(&o)).await;
+    let l: Vec<_> = s.listeners.iter().collect();
+    assert_eq!(l.len(), 1);
+    assert_eq!((l[0].0, l[0].1.as_str()), (53, "TCP_UDP"));
+    let before = writes(&p);
+    p.ensure(&desired).await.expect("resync");
+    assert_eq!(writes(&p), before);
+}
+
+#[tokio::test]
+async fn foreign_balancer_with_our_name_is_not_owned_and_untouched() {
+    let w = World::new(1).await;
+    let p = w.provider().await;
+    let o = owner("web", "uid-3");
+    let name = p.balancer_name(&o);
+    let foreign = w
+        .elb
+        .create_load_balancer()
+        .name(&name)
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(w.public_subnets.clone()))
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key("team")
+                .value("someone-else")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("foreign balancer");
+    let foreign_arn = foreign.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_string();
+
+    let desired = service(&o, &[(80, Protocol::Tcp, 30080)], w.nodes(&[0]));
+    for result in [
+        p.plan(&desired).await.map(|_| ()),
+        p.ensure(&desired).await.map(|_| ()),
+    ] {
+        match result {
+            Err(ProviderError::NotOwned { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("expected NotOwned, got {other:?}"),
+        }
+    }
+    assert_eq!(writes(&p), 0, "nothing written next to a foreign balancer");
+    assert_eq!(p.delete(&o).await.expect("delete"), DeleteOutcome::NotFound);
+    let still = w
+        .elb
+        .describe_load_balancers()
+        .load_balancer_arns(&foreign_arn)
+        .send()
+        .await
+        .expect("foreign balancer still there");
+    assert_eq!(still.load_balancers().len(), 1);
+    let listeners = w
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&foreign_arn)
+        .send()
+        .await
+        .expect("listeners");
+    assert!(listeners.listeners().is_empty(), "no listener added");
+    assert_eq!(
+        tags_of(&w, &foreign_arn)
+            .await
+            .get("team")
+            .map(String::as_str),
+        Some("someone-else")
+    );
+}
+
+#[tokio::test]
+async fn subnets_are_discovered_by_role_and_cluster_tags_or_taken_from_the_class() {
+    let w = World::new(1).await;
+    let p = w.provider().await;
+    let o = owner("web", "uid-4");
+    p.ensure(&service(&o, &[(80, Protocol::Tcp, 30080)], w.nodes(&[0])))
+        .await
+        .expect("ensure");
+    let lb = w
+        .elb
+        .describe_load_balancers()
+        .names(p.balancer_name(&o))
+        .send()
+        .await
+        .expect("lb");
+    let mut subnets: Vec<String> = lb.load_balancers()[0]
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id().map(str::to_string))
+        .collect();
+    subnets.sort();
+    let mut want = w.public_subnets.clone();
+    want.sort();
+    assert_eq!(
+        subnets, want,
+        "only the subnets tagged for internet-facing balancers"
+    );
+
+    // A cluster with no tagged subnets gets a clear rejection and nothing is created.
+    let other = gantry_aws::AwsProvider::with_loader(
+        CLASS,
+        "another-cluster",
+        gantry_model::class::AwsSettings {
+            region: Some(common::REGION.into()),
+            endpoint: Some(w.moto.endpoint.clone()),
+            ..Default::default()
+        },
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
+            aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test"),
+        ),
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .expect("provider");
+    let o2 = Owner {
+        cluster_id: "another-cluster".into(),
+        ..owner("web", "uid-5")
+    };
+    match other
+        .ensure(&service(&o2, &[(80, Protocol::Tcp, 30080)], w.nodes(&[0])))
+        .await
+    {
+        Err(ProviderError::Rejected { message, .. }) => {
+            assert!(message.contains("kubernetes.io/role/elb"), "{message}")
+        }
+        r => panic!("expected a rejection, got {r:?}"),
+    }
+    assert_eq!(other.calls().lock().writes(), 0);
+}
