@@ -211,3 +211,26 @@ fn schema_rejects_bad_values_naming_the_field() {
 fn ok_template(extra: &[&str]) {
     assert!(!template(extra).is_empty());
 }
+
+#[test]
+fn every_value_has_a_comment() {
+    let text = std::fs::read_to_string(chart_dir().join("values.yaml")).expect("values.yaml");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut keys = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let is_key = t
+            .split_once(':')
+            .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric()));
+        if t.starts_with('#') || !is_key {
+            continue;
+        }
+        keys += 1;
+        assert!(
+            i > 0 && lines[i - 1].trim_start().starts_with('#'),
+            "values.yaml:{}: `{t}` has no comment above it",
+            i + 1
+        );
+    }
+    assert!(keys > 40, "only {keys} keys found");
+}
