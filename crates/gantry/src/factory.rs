@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use gantry_aws::AwsProvider;
 use gantry_controller::providers::{FactoryError, ProviderFactory};
 use gantry_local::LocalProvider;
 use gantry_model::{LoadBalancer, LoadBalancerClassSpec, ProviderKind};
@@ -50,8 +51,15 @@ impl ProviderFactory for GantryFactory {
                         .map_err(|e| FactoryError(format!("class {name}: {e}")))?;
                 Ok(Arc::new(provider))
             }
-            // The cloud adapters join the binary with their own crates.
-            ProviderKind::Aws | ProviderKind::Gcp => Err(FactoryError(format!(
+            ProviderKind::Aws => {
+                let settings = spec.aws.clone().unwrap_or_default();
+                let provider = AwsProvider::new(name, &self.cluster_id, settings)
+                    .await
+                    .map_err(|e| FactoryError(format!("class {name}: {e}")))?;
+                Ok(Arc::new(provider))
+            }
+            // The GCP adapter joins the binary with its own crate.
+            ProviderKind::Gcp => Err(FactoryError(format!(
                 "provider `{}` is not built into this binary yet",
                 spec.provider
             ))),
