@@ -432,3 +432,45 @@ async fn subnets_are_discovered_by_role_and_cluster_tags_or_taken_from_the_class
     }
     assert_eq!(other.calls().lock().writes(), 0);
 }
+
+#[tokio::test]
+async fn health_check_changes_in_place() {
+    let w = World::new(1).await;
+    let p = w.provider().await;
+    let o = owner("local", "uid-6");
+    let mut desired = service(&o, &[(80, Protocol::Tcp, 30080)], w.nodes(&[0]));
+    p.ensure(&desired).await.expect("ensure");
+    // externalTrafficPolicy: Local -> HTTP /healthz on healthCheckNodePort.
+    if let gantry_model::desired::LoadBalancerSpec::L4(spec) = &mut desired.spec {
+        spec.health_check = gantry_model::desired::HealthCheck::Http {
+            port: 32100,
+            path: "/healthz".into(),
+        };
+    }
+    let mark = p.calls().lock().order().len();
+    p.ensure(&desired)
+        .await
+        .expect("ensure with HTTP health check");
+    let written: Vec<&str> = p.calls().lock().order()[mark..]
+        .iter()
+        .copied()
+        .filter(|op| !gantry_aws::is_read(op))
+        .collect();
+    assert_eq!(written, ["ModifyTargetGroup"]);
+    let s = shape(&w, &o, &p.balancer_name(&o)).await;
+    let tg_name = &s.listeners.iter().next().expect("listener").2;
+    let tg = w
+        .elb
+        .describe_target_groups()
+        .names(tg_name)
+        .send()
+        .await
+        .expect("tg");
+    let tg = &tg.target_groups()[0];
+    assert_eq!(tg.health_check_protocol().map(|p| p.as_str()), Some("HTTP"));
+    assert_eq!(tg.health_check_port(), Some("32100"));
+    assert_eq!(tg.health_check_path(), Some("/healthz"));
+    let before = writes(&p);
+    p.ensure(&desired).await.expect("resync");
+    assert_eq!(writes(&p), before);
+}
