@@ -127,15 +127,17 @@ async fn run(plan: &Plan, pin: Pinning, dir: PathBuf) -> Result<(), BenchError> 
     let rate = http.median("direct") * 0.5;
     eprintln!("latency at {rate:.0} req/s (half the direct maximum)");
 
-    let mut p50 = Samples::default();
-    let mut p99 = Samples::default();
-    for r in 0..plan.rounds {
-        for p in rotated(&mut all, r) {
-            let l = load::paced(p.http, rate, PACED_CONNS, plan.secs).await?;
-            p50.push(p.name, l.p50_us);
-            p99.push(p.name, l.p99_us);
-        }
-    }
+    let (p50, p99) = latency(&mut all, plan, rate).await?;
+    // Half the direct maximum can exceed what a proxy sustains at all; then
+    // its latency is queueing. Half the slowest proxy's maximum shows the
+    // proxies' own added latency under a load every peer carries.
+    let slowest = ["gantry", "haproxy", "nginx"]
+        .iter()
+        .map(|p| http.median(p))
+        .fold(f64::INFINITY, f64::min);
+    let low_rate = slowest * 0.5;
+    eprintln!("latency at {low_rate:.0} req/s (half the slowest proxy's maximum)");
+    let (low_p50, low_p99) = latency(&mut all, plan, low_rate).await?;
 
     let mut https = Samples::default();
     for r in 0..plan.rounds {
@@ -170,6 +172,9 @@ async fn run(plan: &Plan, pin: Pinning, dir: PathBuf) -> Result<(), BenchError> 
             http: &http,
             p50: &p50,
             p99: &p99,
+            low_p50: &low_p50,
+            low_p99: &low_p99,
+            low_rate,
             https: &https,
             bulk: &bulk,
             conns: &conns,
@@ -182,6 +187,24 @@ async fn run(plan: &Plan, pin: Pinning, dir: PathBuf) -> Result<(), BenchError> 
     );
     drop(all);
     Ok(())
+}
+
+/// p50 and p99 samples of every peer at `rate`, over the rounds.
+async fn latency(
+    all: &mut [Peer],
+    plan: &Plan,
+    rate: f64,
+) -> Result<(Samples, Samples), BenchError> {
+    let mut p50 = Samples::default();
+    let mut p99 = Samples::default();
+    for r in 0..plan.rounds {
+        for p in rotated(all, r) {
+            let l = load::paced(p.http, rate, PACED_CONNS, plan.secs).await?;
+            p50.push(p.name, l.p50_us);
+            p99.push(p.name, l.p99_us);
+        }
+    }
+    Ok((p50, p99))
 }
 
 /// The peers in round `r`'s order: rotated by `r`.
@@ -229,6 +252,9 @@ struct Report<'a> {
     http: &'a Samples,
     p50: &'a Samples,
     p99: &'a Samples,
+    low_p50: &'a Samples,
+    low_p99: &'a Samples,
+    low_rate: f64,
     https: &'a Samples,
     bulk: &'a Samples,
     conns: &'a Samples,
@@ -267,6 +293,26 @@ fn print_report(names: &[&str], r: &Report<'_>) {
             0
         )
     );
+    println!(
+        "{}",
+        row(
+            &format!("p50 at {:.0} req/s", r.low_rate),
+            "us",
+            r.low_p50,
+            names,
+            0
+        )
+    );
+    println!(
+        "{}",
+        row(
+            &format!("p99 at {:.0} req/s", r.low_rate),
+            "us",
+            r.low_p99,
+            names,
+            0
+        )
+    );
     println!("{}", row("HTTPS keep-alive", "req/s", r.https, names, 0));
     println!("{}", row("TCP bulk, 1 stream", "Gbit/s", r.bulk, names, 2));
     println!("{}", row("TCP connect+close", "conn/s", r.conns, names, 0));
@@ -284,10 +330,13 @@ fn print_report(names: &[&str], r: &Report<'_>) {
     );
     for peer in ["gantry", "haproxy", "nginx"] {
         println!(
-            "{peer:<8} http x{:.2} of direct, added p50 {:.0} us, added p99 {:.0} us, tcp x{:.2} of direct, connect x{:.2} of direct",
+            "{peer:<8} http x{:.2} of direct, added p50 {:.0} us, added p99 {:.0} us (at {:.0} req/s: {:.0} us, {:.0} us), tcp x{:.2} of direct, connect x{:.2} of direct",
             ratio(r.http.median(peer), r.http.median("direct")),
             added(r.p50, peer),
             added(r.p99, peer),
+            r.low_rate,
+            added(r.low_p50, peer),
+            added(r.low_p99, peer),
             ratio(r.bulk.median(peer), r.bulk.median("direct")),
             ratio(r.conns.median(peer), r.conns.median("direct")),
         );
