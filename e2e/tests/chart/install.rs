@@ -1,18 +1,20 @@
-//! `helm install` into the API emulator, then `gantry controller` run as a
-//! process with exactly the arguments and environment the installed
-//! Deployment gives its container; simulated nodes play the cluster. An
-//! upgrade changes the class's pool and the controller follows; uninstall
-//! leaves no Gantry object behind (the CRDs stay, as Helm documents).
+//! `helm install` into the API emulator, then `gantry controller` and
+//! `gantry datapath` run as processes with exactly the arguments and
+//! environment the installed Deployment and DaemonSet give their containers;
+//! simulated nodes play kubelet and kube-proxy, and real HTTP goes through
+//! the address the chart's class handed out. An upgrade changes the class's
+//! pool and the controller follows; uninstall leaves no Gantry object behind
+//! (the CRDs stay, as Helm documents).
 
 use std::{
     ffi::{OsStr, OsString},
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::Path,
     time::Duration,
 };
 
-use gantry_devcluster::{DevCluster, DevClusterOptions};
-use gantry_e2e::{Cluster, Process, bin_dir, ok, testdata, wait_for};
+use gantry_devcluster::{DevCluster, DevClusterOptions, SimNode};
+use gantry_e2e::{Cluster, Process, bin_dir, local::http_get, ok, testdata, wait_for};
 use serde_json::Value;
 
 use super::chart_dir;
@@ -48,10 +50,49 @@ fn in_net(ip: IpAddr, third: u8) -> bool {
     matches!(ip, IpAddr::V4(v4) if v4.octets()[..3] == [127, 32, third])
 }
 
-fn service(name: &str) -> String {
+/// An echo Deployment (the simulated kubelet runs `gantry.dev/echo`) and its
+/// LoadBalancer Service without a class.
+fn web(name: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: LoadBalancer\n  selector: {{app: {name}}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n"
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: echo
+        image: gantry.dev/echo
+        ports:
+        - {{name: http, containerPort: 8080}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  type: LoadBalancer
+  selector: {{app: {name}}}
+  ports:
+  - {{name: http, port: 80, targetPort: http}}
+"#
     )
+}
+
+/// Wait until `ip:80` answers through the datapath with the echo pod's body.
+fn wait_http(rt: &tokio::runtime::Runtime, ip: IpAddr, name: &str) -> String {
+    let needle = format!("\"pod\":\"{name}-");
+    wait_for(&format!("HTTP from {ip} by {name}"), T, || {
+        rt.block_on(http_get(SocketAddr::new(ip, 80)))
+            .ok()
+            .filter(|b| b.contains(&needle))
+    })
 }
 
 fn apply(c: &Cluster, name: &str, yaml: &str) {
@@ -63,35 +104,29 @@ fn apply(c: &Cluster, name: &str, yaml: &str) {
     );
 }
 
-/// Start `gantry controller` as the installed Deployment would: its
-/// container's args and literal environment. Two things differ, both
-/// because this is a process on the test host rather than a pod: the
-/// kubeconfig (a pod uses its ServiceAccount token) and the metrics address
-/// (a pod binds its own IP; here an ephemeral loopback port avoids clashes).
-fn start_controller(c: &Cluster) -> Process {
-    let deployment = json(kubectl(
-        c,
-        &[
-            "-n",
-            NS,
-            "get",
-            "deployment",
-            "gantry-controller",
-            "-o",
-            "json",
-        ],
-    ));
-    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+/// Start a program as the installed workload `kind/name` would run it: its
+/// container's args and environment (literal values, and the downward API
+/// fields a pod on `node` would get). Two things differ, both because this
+/// is a process on the test host rather than a pod: the kubeconfig (a pod
+/// uses its ServiceAccount token) and the metrics address (a pod binds its
+/// own or its node's IP; here an ephemeral loopback port avoids clashes).
+fn start_as_rendered(c: &Cluster, kind: &str, name: &str, node: &SimNode, ready: &str) -> Process {
+    let workload = json(kubectl(c, &["-n", NS, "get", kind, name, "-o", "json"]));
+    let container = &workload["spec"]["template"]["spec"]["containers"][0];
     let mut args: Vec<OsString> = Vec::new();
     for e in container["env"].as_array().expect("env") {
-        let name = e["name"].as_str().expect("env name");
-        let value = match name {
-            "GANTRY_METRICS_ADDR" => "127.0.0.1:0",
+        let var = e["name"].as_str().expect("env name");
+        let field = e["valueFrom"]["fieldRef"]["fieldPath"].as_str();
+        let value = match (var, field) {
+            ("GANTRY_METRICS_ADDR", _) => "127.0.0.1:0".to_string(),
+            (_, Some("spec.nodeName")) => node.name.clone(),
+            (_, Some("status.hostIP")) => node.address.to_string(),
             _ => e["value"]
                 .as_str()
-                .unwrap_or_else(|| panic!("env {name} is not a literal: {e}")),
+                .unwrap_or_else(|| panic!("env {var} of {name} is not understood: {e}"))
+                .to_string(),
         };
-        args.push(format!("{name}={value}").into());
+        args.push(format!("{var}={value}").into());
     }
     args.push(bin_dir().expect("bin dir").join("gantry").into());
     for a in container["args"].as_array().expect("args") {
@@ -102,14 +137,14 @@ fn start_controller(c: &Cluster) -> Process {
     let refs: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
     // `env` sets the environment of the one child, as the kubelet would.
     let (process, _) = Process::start(
-        "gantry controller",
+        name,
         Path::new("env"),
         &refs,
-        c.scratch().join("controller.log"),
-        "Serving metrics and health",
+        c.scratch().join(format!("{name}.log")),
+        ready,
         Duration::from_secs(20),
     )
-    .expect("controller starts");
+    .unwrap_or_else(|e| panic!("{name} starts: {e}"));
     process
 }
 
@@ -193,12 +228,23 @@ fn install_provisions_upgrade_follows_uninstall_leaves_nothing() {
             },
         ))
         .expect("simulated nodes");
-    let mut controller = start_controller(&c);
+    let node = nodes.nodes().into_iter().next().expect("a node");
+    let mut controller = start_as_rendered(
+        &c,
+        "deployment",
+        "gantry-controller",
+        &node,
+        "Serving metrics and health",
+    );
+    // One datapath, as the DaemonSet runs it on the first node; in l2 mode
+    // it binds every address, so it serves the whole pool.
+    let mut datapath = start_as_rendered(&c, "daemonset", "gantry-datapath", &node, "");
 
     // A class-less Service gets an address from the chart's default class.
-    apply(&c, "web", &service("web"));
+    apply(&c, "web", &web("web"));
     let ip = wait_for("external IP of web", T, || service_ip(&c, "web"));
     assert!(in_net(ip, 10), "{ip} is not from the installed pool");
+    wait_http(&rt, ip, "web");
     // The controller took the Lease the chart's Role allows.
     let lease = json(kubectl(
         &c,
@@ -230,9 +276,10 @@ fn install_provisions_upgrade_follows_uninstall_leaves_nothing() {
         class["spec"]["local"]["pools"],
         serde_json::json!(["127.32.11.0/24"])
     );
-    apply(&c, "web2", &service("web2"));
+    apply(&c, "web2", &web("web2"));
     let ip2 = wait_for("external IP of web2", T, || service_ip(&c, "web2"));
     assert!(in_net(ip2, 11), "{ip2} is not from the upgraded pool");
+    wait_http(&rt, ip2, "web2");
 
     // Delete the Services while the controller runs, so their balancers go.
     kubectl(
@@ -249,7 +296,9 @@ fn install_provisions_upgrade_follows_uninstall_leaves_nothing() {
     wait_for("LocalLoadBalancers removed", T, || {
         names(&c, &["localloadbalancers"]).is_empty().then_some(())
     });
+    kubectl(&c, &["delete", "deployment", "web", "web2", "--wait=true"]);
     controller.kill();
+    datapath.kill();
     rt.block_on(nodes.shutdown());
 
     let out = ok(c
