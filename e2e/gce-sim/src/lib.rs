@@ -10,6 +10,7 @@
 //! point a client at [`GceSim::url`] and inject failures through
 //! [`GceSim::faults`] or `POST /_sim/faults`.
 
+mod aggregated;
 mod catalog;
 mod defaults;
 mod error;

@@ -38,16 +38,36 @@ impl ListQuery {
     }
 }
 
-/// One page of a name-sorted list.
-pub struct Page {
+/// One page of a sorted list.
+pub struct Page<T> {
     /// The items.
-    pub items: Vec<Value>,
+    pub items: Vec<T>,
     /// Token for the next page, if there is one.
     pub next: Option<String>,
 }
 
 /// Filters and pages name-sorted rendered items.
-pub fn page(items: Vec<Value>, query: &ListQuery) -> Result<Page, ApiError> {
+pub fn page(items: Vec<Value>, query: &ListQuery) -> Result<Page<Value>, ApiError> {
+    let keyed = items
+        .into_iter()
+        .map(|item| {
+            let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+            (name.to_owned(), item)
+        })
+        .collect();
+    let page = page_by(keyed, query)?;
+    Ok(Page {
+        items: page.items.into_iter().map(|(_, v)| v).collect(),
+        next: page.next,
+    })
+}
+
+/// Filters and pages rendered items sorted by a key (the name, or
+/// `scope/name` for aggregated lists); the page token names the last key.
+pub fn page_by(
+    items: Vec<(String, Value)>,
+    query: &ListQuery,
+) -> Result<Page<(String, Value)>, ApiError> {
     let max = match query.max_results.as_deref() {
         None | Some("") | Some("0") => 500,
         Some(text) => match text.parse::<usize>() {
@@ -79,16 +99,15 @@ pub fn page(items: Vec<Value>, query: &ListQuery) -> Result<Page, ApiError> {
         None | Some("") => None,
         Some(token) => Some(decode_token(token)?),
     };
-    let mut matching = items.into_iter().filter(|item| {
-        let name = item.get("name").and_then(Value::as_str).unwrap_or("");
-        after.as_deref().is_none_or(|a| name > a) && filter.as_ref().is_none_or(|f| f.matches(item))
+    let mut matching = items.into_iter().filter(|(key, item)| {
+        after.as_deref().is_none_or(|a| key.as_str() > a)
+            && filter.as_ref().is_none_or(|f| f.matches(item))
     });
-    let page: Vec<Value> = matching.by_ref().take(max).collect();
+    let page: Vec<(String, Value)> = matching.by_ref().take(max).collect();
     let more = matching.next().is_some();
     let next = match page.last() {
-        Some(last) if more => {
-            let name = last.get("name").and_then(Value::as_str).unwrap_or("");
-            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("n:{name}")))
+        Some((key, _)) if more => {
+            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("n:{key}")))
         }
         _ => None,
     };

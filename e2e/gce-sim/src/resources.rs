@@ -166,12 +166,25 @@ pub fn delete(state: &mut State, t: &Target<'_>, name: &str) -> Result<Mutation,
 /// The fingerprint check of `patch` and `update`: resources that have a
 /// fingerprint need the current one in the body.
 fn check_fingerprint(current: &Resource, body: &Resource) -> Result<(), ApiError> {
-    if current.get("fingerprint") != body.get("fingerprint") {
+    if !same_fingerprint(current.get("fingerprint"), body.get("fingerprint")) {
         return Err(ApiError::condition_not_met(
             "Supplied fingerprint does not match current metadata fingerprint.",
         ));
     }
     Ok(())
+}
+
+/// Compares fingerprints as bytes: clients may send them in standard or
+/// URL-safe base64 (apitools-based clients re-encode `bytes` fields URL-safe).
+pub fn same_fingerprint(current: Option<&Value>, sent: Option<&Value>) -> bool {
+    let canonical = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(|s| s.replace('-', "+").replace('_', "/"))
+    };
+    match (canonical(current), canonical(sent)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// `patch` (JSON merge patch semantics) or `update` (replacement).

@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{Value, json};
 
 use crate::{
+    aggregated,
     catalog::{self, ScopeKind},
     error::ApiError,
     faults::Fault,
@@ -147,6 +148,11 @@ async fn route(shared: &Shared, call: Call<'_>) -> Result<Reply, ApiError> {
                 .find(|v| v["name"] == **name)
                 .map(|v| json_reply(200, &v))
                 .ok_or_else(|| ApiError::not_found(&format!("projects/{project}/{kind}/{name}")));
+        }
+        ["aggregated", collection] if get => {
+            let state = shared.state.lock();
+            let out = aggregated::list(&state, project, collection, call.query, call.base)?;
+            return Ok(json_reply(200, &out));
         }
         ["global", tail @ ..] => (format!("projects/{project}/global"), tail.to_vec()),
         [kind @ ("zones" | "regions"), place, tail @ ..] => {

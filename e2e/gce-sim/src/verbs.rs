@@ -89,7 +89,10 @@ fn set_labels(
     body: Map<String, Value>,
 ) -> Result<Mutation, ApiError> {
     let current = resources::get(state, t, name)?;
-    if current.get("labelFingerprint") != body.get("labelFingerprint") {
+    if !resources::same_fingerprint(
+        current.get("labelFingerprint"),
+        body.get("labelFingerprint"),
+    ) {
         return Err(ApiError::condition_not_met(
             "Labels fingerprint either invalid or resource labels have changed",
         ));
@@ -223,7 +226,9 @@ fn set_named_ports(
     body: Map<String, Value>,
 ) -> Result<Mutation, ApiError> {
     let current = resources::get(state, t, name)?;
-    if body.contains_key("fingerprint") && current.get("fingerprint") != body.get("fingerprint") {
+    if body.contains_key("fingerprint")
+        && !resources::same_fingerprint(current.get("fingerprint"), body.get("fingerprint"))
+    {
         return Err(ApiError::condition_not_met(
             "Supplied fingerprint does not match current metadata fingerprint.",
         ));

@@ -235,3 +235,60 @@ async fn faults_from_the_endpoint_add_latency_and_failures() {
     assert_eq!(sim.calls().len(), 4);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn aggregated_lists_group_by_scope_and_page_across_scopes() {
+    let sim = sim(0).await;
+    create(&sim, "global/addresses", json!({"name": "g-1"})).await;
+    create(&sim, "regions/us-east1/addresses", json!({"name": "e-1"})).await;
+    create(
+        &sim,
+        "regions/us-east1/addresses",
+        json!({"name": "e-2", "labels": {"owner": "gantry"}}),
+    )
+    .await;
+    let (status, all) = get(&sim, &api("aggregated/addresses")).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["kind"], "compute#addressAggregatedList");
+    assert_eq!(all["items"]["global"]["addresses"][0]["name"], "g-1");
+    assert_eq!(
+        all["items"]["regions/us-east1"]["addresses"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        all["items"]["regions/us-central1"]["warning"]["code"],
+        "NO_RESULTS_ON_PAGE"
+    );
+
+    let (_, first) = get(&sim, &api("aggregated/addresses?maxResults=2")).await;
+    assert_eq!(
+        first["items"]["regions/us-east1"]["addresses"][0]["name"],
+        "e-1"
+    );
+    let token = first["nextPageToken"].as_str().expect("a second page");
+    let (_, second) = get(
+        &sim,
+        &api(&format!(
+            "aggregated/addresses?maxResults=2&pageToken={token}"
+        )),
+    )
+    .await;
+    assert_eq!(
+        second["items"]["regions/us-east1"]["addresses"][0]["name"],
+        "e-2"
+    );
+    assert!(second.get("nextPageToken").is_none());
+
+    let filter: String = form_urlencoded::byte_serialize(b"labels.owner = gantry").collect();
+    let (_, owned) = get(&sim, &api(&format!("aggregated/addresses?filter={filter}"))).await;
+    assert_eq!(
+        owned["items"]["regions/us-east1"]["addresses"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(owned["items"]["global"].get("addresses").is_none());
+    sim.shutdown().await;
+}
