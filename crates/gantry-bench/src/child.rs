@@ -139,6 +139,7 @@ pub async fn run(args: ChildArgs) -> Result<()> {
                         reconciles: metrics.reconcile_count("Service"),
                         provider_writes: cloud.as_ref().map(|c| c.recording.write_count() as u64),
                         throttled: cloud.as_ref().map(|c| c.counting.throttled()),
+                        admitted: cloud.as_ref().map(|c| c.counting.total()),
                     };
                     let json = serde_json::to_string(&stats)
                         .map_err(|e| BenchError::Protocol(e.to_string()))?;

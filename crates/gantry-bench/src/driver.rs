@@ -218,9 +218,11 @@ impl Steps<'_> {
             created.calls.list_owned,
             created.controller_calls,
         );
-        if let (Some(writes), Some(throttled)) = (created.provider_writes, created.throttled) {
+        if let (Some(writes), Some(throttled), Some(admitted)) =
+            (created.provider_writes, created.throttled, created.admitted)
+        {
             println!(
-                "  emulated cloud: {writes} writes applied, {throttled} calls waited for a rate-limit token"
+                "  emulated cloud: {admitted} calls let through by the rate limiter, {writes} writes applied, {throttled} calls waited for a token"
             );
         }
 
@@ -274,6 +276,12 @@ impl Steps<'_> {
             calls.list_owned,
             started.elapsed().as_secs_f64()
         );
+        if let (Some(a), Some(b)) = (after.admitted, before.admitted) {
+            println!(
+                "  node add: {} calls let through by the rate limiter",
+                a.saturating_sub(b)
+            );
+        }
         if self.provider == ProviderChoice::Local {
             let name = cluster::node_name(self.args.nodes);
             let llbs = Api::<gantry_model::local::LocalLoadBalancer>::all(self.client().clone())

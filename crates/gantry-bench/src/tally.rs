@@ -73,6 +73,10 @@ pub struct Stats {
     pub provider_writes: Option<u64>,
     /// Calls that had to wait for a rate-limit token (counting provider only).
     pub throttled: Option<u64>,
+    /// Calls the rate limiter let through to the emulated cloud (counting
+    /// provider only); calls the controller gave up on while they waited
+    /// for a token are not among them.
+    pub admitted: Option<u64>,
 }
 
 /// Counts every call per operation and per owner, then delegates.
