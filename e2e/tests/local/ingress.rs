@@ -112,13 +112,15 @@ spec:
 }
 
 /// A CA and, per host, a certificate for that host signed by it.
-struct Pki {
-    ca_der: Vec<u8>,
+pub struct Pki {
+    /// The CA certificate (DER).
+    pub ca_der: Vec<u8>,
     /// host -> (certificate PEM, key PEM, certificate DER)
-    leaves: BTreeMap<String, (String, String, Vec<u8>)>,
+    pub leaves: BTreeMap<String, (String, String, Vec<u8>)>,
 }
 
-fn pki(hosts: &[&str]) -> Pki {
+/// Generate a CA and one certificate per host.
+pub fn pki(hosts: &[&str]) -> Pki {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
