@@ -79,6 +79,8 @@ pub struct Context {
     pub backoff: Backoffs,
     /// Ensure cache, placements, published Events.
     pub memory: Memory,
+    /// Re-queues objects whose rejection may have been lifted elsewhere.
+    pub retrigger: Retrigger,
     /// The Secrets Ingresses reference, read on demand and watched by name.
     pub secrets: Arc<SecretWatches>,
 }
@@ -100,6 +102,7 @@ impl Context {
         stores: Stores,
         metrics: Arc<Metrics>,
         secrets: Arc<SecretWatches>,
+        retrigger: Retrigger,
     ) -> Self {
         let reporter = Reporter {
             controller: "gantry".into(),
@@ -115,6 +118,7 @@ impl Context {
             metrics,
             memory: Memory::default(),
             secrets,
+            retrigger,
         }
     }
 
@@ -129,6 +133,47 @@ impl Context {
                 .load_balancers
                 .get_or_create(&crate::metrics::ClassLabels { class })
                 .set(n);
+        }
+    }
+}
+
+/// Senders that queue reconciles of objects the current one does not own,
+/// e.g. Services that waited for an address freed by a deletion.
+#[derive(Clone, Debug)]
+pub struct Retrigger {
+    /// Service reconciles.
+    pub services: futures::channel::mpsc::UnboundedSender<
+        kube::runtime::reflector::ObjectRef<k8s_openapi::api::core::v1::Service>,
+    >,
+    /// Ingress reconciles.
+    pub ingresses: futures::channel::mpsc::UnboundedSender<
+        kube::runtime::reflector::ObjectRef<k8s_openapi::api::networking::v1::Ingress>,
+    >,
+}
+
+impl Retrigger {
+    /// Queue the objects with these UIDs (those still in the caches).
+    pub fn uids(&self, stores: &crate::watch::Stores, uids: &[String]) {
+        if uids.is_empty() {
+            return;
+        }
+        let wanted = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            meta.uid.as_ref().is_some_and(|u| uids.contains(u))
+        };
+        for svc in stores.services.state() {
+            if wanted(&svc.metadata) {
+                // A closed channel means the controllers are shutting down.
+                let _ = self
+                    .services
+                    .unbounded_send(kube::runtime::reflector::ObjectRef::from_obj(&*svc));
+            }
+        }
+        for ing in stores.ingresses.state() {
+            if wanted(&ing.metadata) {
+                let _ = self
+                    .ingresses
+                    .unbounded_send(kube::runtime::reflector::ObjectRef::from_obj(&*ing));
+            }
         }
     }
 }

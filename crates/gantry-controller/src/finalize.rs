@@ -136,6 +136,10 @@ pub async fn cleanup<K: Target>(ctx: &Context, obj: &K, selected: Option<&str>) 
             Ok(outcome) => {
                 tracing::info!(class, ?outcome, owner = %owner, "Deleted load balancer");
                 ctx.memory.remove_placement(&uid, class);
+                // Freed capacity (an address back in the pool): objects that
+                // were rejected in this class try again now.
+                let waiting = ctx.memory.take_failed_in_class(class);
+                ctx.retrigger.uids(&ctx.stores, &waiting);
             }
             Err(error) => {
                 report::event(

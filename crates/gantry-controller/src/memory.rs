@@ -107,6 +107,24 @@ impl Memory {
         };
     }
 
+    /// Forget every permanent rejection in `class` and return the UIDs it
+    /// held: capacity in the class was just freed (a balancer was deleted),
+    /// so what failed for lack of it (an exhausted pool, a taken address)
+    /// deserves another attempt now rather than after the retry interval.
+    pub fn take_failed_in_class(&self, class: &str) -> Vec<String> {
+        let mut inner = self.inner.lock();
+        let uids: Vec<String> = inner
+            .failed
+            .keys()
+            .filter(|(_, c)| c == class)
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in &uids {
+            inner.failed.remove(&(uid.clone(), class.to_string()));
+        }
+        uids
+    }
+
     /// Record that `uid` may have a balancer in `class`.
     pub fn add_placement(&self, uid: &str, class: &str) {
         self.inner

@@ -14,7 +14,7 @@ use kube::{
 
 use crate::{
     apply, classes,
-    context::{Context, ControllerConfig},
+    context::{Context, ControllerConfig, Retrigger},
     error::Result,
     gc,
     leader::Elector,
@@ -140,6 +140,10 @@ impl GantryController {
         let (ing_tx, ing_rx) = futures::channel::mpsc::unbounded();
         let (class_tx, class_rx) = futures::channel::mpsc::unbounded();
         let secrets = Arc::new(SecretWatches::new(self.client.clone(), ing_tx.clone()));
+        let retrigger = Retrigger {
+            services: svc_tx.clone(),
+            ingresses: ing_tx.clone(),
+        };
         let triggers = Triggers {
             services: svc_tx,
             ingresses: ing_tx,
@@ -159,6 +163,7 @@ impl GantryController {
             stores.clone(),
             self.metrics(),
             secrets,
+            retrigger,
         ));
 
         let work = async {

@@ -169,3 +169,29 @@ async fn permanent_errors_set_a_condition_and_warn_once() {
     assert_eq!(provider.calls_of(Op::Ensure).len(), 2);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_in_the_class_retries_what_it_rejected() {
+    // The local provider rejects a Service when its pool is exhausted; a
+    // deletion in the same class frees an address, so the waiting Service
+    // must try again at once, not after the long permanent-error interval.
+    let mut h = Harness::new(&[("a", base(1))]).await;
+    h.create_nodes(1).await;
+    h.start().await;
+    let provider = h.provider("a");
+    h.create_service("first", "a").await;
+    h.wait_for_ip("first").await;
+    provider.fail_next_op(Op::Ensure, 1, FaultKind::Permanent);
+    h.create_service("second", "a").await;
+    h.wait_for_event("second", "SyncLoadBalancerFailed").await;
+    assert_eq!(provider.calls_of(Op::Ensure).len(), 2);
+
+    h.delete_service("first").await;
+    let ip = h.wait_for_ip("second").await;
+    assert!(!ip.is_empty());
+    assert_eq!(
+        provider.calls_of(Op::Ensure).len(),
+        3,
+        "one retry, triggered by the deletion"
+    );
+}
