@@ -241,3 +241,53 @@ fn cloud_identities_reach_the_controller() {
     let gcp = std::fs::read_to_string(example("gcp")).expect("example");
     assert!(gcp.contains("iam.gke.io/gcp-service-account"));
 }
+
+#[test]
+fn optional_objects_render_when_enabled_and_stay_restricted() {
+    let objects = template(&[
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "credentials.existingSecret=cloud",
+        "--set",
+        "credentials.gcpKeyFile=key.json",
+    ]);
+    let monitors = of_kind(&objects, "ServiceMonitor");
+    assert_eq!(monitors.len(), 1);
+    let service = of_kind(&objects, "Service")[0];
+    for (k, v) in monitors[0]["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("selector")
+    {
+        assert_eq!(
+            &service["metadata"]["labels"][k], v,
+            "ServiceMonitor selects {k}"
+        );
+    }
+    assert_eq!(monitors[0]["spec"]["endpoints"][0]["port"], "metrics");
+    let policies = of_kind(&objects, "NetworkPolicy");
+    assert_eq!(policies.len(), 1);
+    assert_eq!(
+        policies[0]["spec"]["ingress"][0]["ports"][0]["port"],
+        "metrics"
+    );
+
+    // A Google key from a Secret: mounted read-only, pointed at, and the pod
+    // is still restricted (secret volumes are allowed).
+    let pod = &of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+    assert_eq!(pss::restricted_violations(pod), Vec::<String>::new());
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], "cloud");
+    let c = &pod["containers"][0];
+    assert_eq!(c["volumeMounts"][0]["readOnly"], true);
+    assert!(
+        c["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .any(|e| e["name"] == "GOOGLE_APPLICATION_CREDENTIALS"
+                && e["value"] == "/var/run/secrets/gantry/gcp/key.json"),
+        "{c}"
+    );
+}
