@@ -148,10 +148,19 @@ fn a_stopped_node_leaves_traffic_to_the_others() {
         "first success {:?} after stopping {victim}",
         start.elapsed()
     );
+    // Every answer then comes from the pod that is not on the stopped node.
     let mut streak = 0;
     wait_for("20 consecutive successes", T, || {
         match env.http_get(addr) {
-            Ok(_) => streak += 1,
+            Ok(body) => {
+                let v: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
+                assert_ne!(
+                    v["node"],
+                    victim.as_str(),
+                    "answer from the stopped node: {body}"
+                );
+                streak += 1;
+            }
             Err(e) => {
                 eprintln!("failure after {streak} successes: {e}");
                 streak = 0;
