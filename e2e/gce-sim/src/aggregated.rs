@@ -48,6 +48,9 @@ pub fn list(
     base: &str,
 ) -> Result<Value, ApiError> {
     let id = format!("projects/{project}/aggregated/{collection}");
+    if collection == "operations" {
+        return operations(state, project, &id, query, base);
+    }
     let coll = catalog::collection(collection).ok_or_else(|| ApiError::not_found(&id))?;
     let keys = scopes(coll.scopes);
     let mut items = Vec::new();
@@ -62,9 +65,54 @@ pub fn list(
             items.push((format!("{key}/{name}"), item));
         }
     }
+    respond(items, &keys, collection, coll.kind, &id, query, base)
+}
+
+/// Operations of every scope.
+fn operations(
+    state: &State,
+    project: &str,
+    id: &str,
+    query: Option<&str>,
+    base: &str,
+) -> Result<Value, ApiError> {
+    let keys = scopes(&[ScopeKind::Global, ScopeKind::Region, ScopeKind::Zone]);
+    let prefix = format!("projects/{project}/");
+    let mut items: Vec<(String, Value)> = state
+        .operations
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, op)| {
+            let scope = op.scope.strip_prefix(&prefix).unwrap_or("global");
+            let key = format!("{scope}/{}", op.name);
+            (key, op.render(state.operation_delay, base))
+        })
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    respond(
+        items,
+        &keys,
+        "operations",
+        "compute#operation",
+        id,
+        query,
+        base,
+    )
+}
+
+/// Pages keyed items and groups them by scope.
+fn respond(
+    items: Vec<(String, Value)>,
+    keys: &[String],
+    collection: &str,
+    kind: &str,
+    id: &str,
+    query: Option<&str>,
+    base: &str,
+) -> Result<Value, ApiError> {
     let page = list::page_by(items, &ListQuery::parse(query))?;
     let mut grouped = Map::new();
-    for key in &keys {
+    for key in keys {
         grouped.insert(key.clone(), empty_scope(key));
     }
     for (key, item) in page.items {
@@ -78,7 +126,7 @@ pub fn list(
         }
     }
     let mut out = json!({
-        "kind": format!("{}AggregatedList", coll.kind),
+        "kind": format!("{kind}AggregatedList"),
         "id": id,
         "items": grouped,
         "selfLink": format!("{base}{id}"),

@@ -225,8 +225,22 @@ fn resource_call(
     if mutating && let Some(code) = call.operation_error.clone() {
         return Ok(failed_operation(shared, t, tail, &call, code));
     }
+    let request_id = if mutating {
+        request_id(call.query)?
+    } else {
+        None
+    };
     let mut state = shared.state.lock();
     let delay = state.operation_delay;
+    // A repeated requestId answers the first call's Operation and changes
+    // nothing, as the real API does for retried mutations.
+    if let Some(earlier) = request_id
+        .as_ref()
+        .and_then(|id| state.request_ids.get(id))
+        .and_then(|op| state.operations.get(op))
+    {
+        return Ok(json_reply(200, &earlier.render(delay, call.base)));
+    }
     let mutation: Mutation = match (&method, tail) {
         (&Method::GET, []) => {
             let items = resources::list(&state, t, call.base);
@@ -260,12 +274,38 @@ fn resource_call(
         mutation.target_id,
         None,
     );
+    if let Some(id) = request_id {
+        state.request_ids.insert(id, op.clone());
+    }
     let rendered = state
         .operations
         .get(&op)
         .map(|o| o.render(delay, call.base))
         .unwrap_or(Value::Null);
     Ok(json_reply(200, &rendered))
+}
+
+/// The `requestId` query parameter: a UUID other than the zero UUID.
+fn request_id(query: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(id) = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "requestId")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return Ok(None);
+    };
+    let groups: Vec<&str> = id.split('-').collect();
+    let shaped = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+    if !shaped || id.chars().all(|c| c == '0' || c == '-') {
+        return Err(ApiError::invalid_field(
+            "requestId",
+            &id,
+            "The request ID must be a valid UUID with the exception that zero UUID is not supported.",
+        ));
+    }
+    Ok(Some(id.to_ascii_lowercase()))
 }
 
 /// An injected operation failure: the call is accepted, nothing changes,

@@ -2,7 +2,7 @@
 //! counters that hand out ids and IP addresses.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     time::{Duration, Instant},
 };
 
@@ -25,6 +25,8 @@ pub struct State {
     pub operations: BTreeMap<String, OperationRecord>,
     /// How long an operation takes from PENDING to DONE.
     pub operation_delay: Duration,
+    /// `requestId` of each accepted mutation -> path of its Operation.
+    pub request_ids: HashMap<String, String>,
     next_id: u64,
     next_external: u32,
     next_internal: u32,
@@ -38,6 +40,7 @@ impl State {
             resources: BTreeMap::new(),
             operations: BTreeMap::new(),
             operation_delay,
+            request_ids: HashMap::new(),
             // Real ids are large unsigned 64-bit numbers sent as decimal strings.
             next_id: 5_100_000_000_000_000_000,
             next_external: 0,

@@ -117,3 +117,63 @@ async fn injected_operation_error_ends_done_with_errors_and_changes_nothing() {
     wait_ok(&sim, &op).await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn repeated_request_id_answers_the_first_operation() {
+    let sim = sim(0).await;
+    let path = api("global/healthChecks?requestId=6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b");
+    let body = json!({"name": "hc", "type": "TCP"});
+    let (status, first) = post(&sim, &path, body.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    // A retry of the same call is not a second insert (no 409).
+    let (status, again) = post(&sim, &path, body.clone()).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["name"], first["name"]);
+    // Without the id the duplicate is refused.
+    let (status, _) = post(&sim, &api("global/healthChecks"), body.clone()).await;
+    assert_eq!(status, 409);
+    for bad in ["nope", "00000000-0000-0000-0000-000000000000"] {
+        let (status, err) = post(
+            &sim,
+            &api(&format!("global/healthChecks?requestId={bad}")),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {err}");
+        assert_eq!(reason(&err), "invalid");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn aggregated_operations_group_by_scope() {
+    let sim = sim(0).await;
+    let (_, zonal) = post(
+        &sim,
+        &api("zones/us-east1-c/instanceGroups"),
+        json!({"name": "ig"}),
+    )
+    .await;
+    let (_, global) = post(
+        &sim,
+        &api("global/healthChecks"),
+        json!({"name": "hc", "type": "TCP"}),
+    )
+    .await;
+    let (status, all) = get(&sim, &api("aggregated/operations")).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["kind"], "compute#operationAggregatedList");
+    assert_eq!(
+        all["items"]["zones/us-east1-c"]["operations"][0]["name"],
+        zonal["name"]
+    );
+    assert_eq!(
+        all["items"]["global"]["operations"][0]["name"],
+        global["name"]
+    );
+    assert_eq!(
+        all["items"]["regions/us-east1"]["warning"]["code"],
+        "NO_RESULTS_ON_PAGE"
+    );
+    sim.shutdown().await;
+}
