@@ -24,6 +24,7 @@ mod resources;
 mod router;
 mod server;
 mod store;
+mod validate;
 mod verbs;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

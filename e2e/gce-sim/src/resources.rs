@@ -10,6 +10,7 @@ use crate::{
     error::ApiError,
     links, refs,
     store::{Resource, State},
+    validate,
 };
 
 /// The collection a call addresses.
@@ -90,6 +91,7 @@ pub fn insert(state: &mut State, t: &Target<'_>, body: Value) -> Result<Mutation
         defaults::resolve_ip_address(state, t.project, &mut body)?;
     }
     let mut body = normalized(state, t.project, body)?;
+    validate::common(&t.scope, t.collection.name, &body)?;
     defaults::collection_rules(state, t.collection, t.project, t.global(), &mut body)?;
     defaults::server_fields(state, t.collection, &t.scope, &rel, &mut body, None);
     let target_id = id_of(&body);
@@ -235,6 +237,7 @@ pub fn modify(
         json_patch::merge(&mut merged, &Value::Object(body));
         object(merged)?
     };
+    validate::common(&t.scope, t.collection.name, &merged)?;
     defaults::collection_rules(state, t.collection, t.project, t.global(), &mut merged)?;
     let kept = (
         current.get("id").cloned().unwrap_or(Value::Null),

@@ -8,6 +8,7 @@ use crate::{
     links,
     resources::{self, Mutation, Target, id_of},
     store::{State, label_fingerprint},
+    validate,
 };
 
 /// What a custom method answers.
@@ -98,13 +99,7 @@ fn set_labels(
         ));
     }
     let labels = body.get("labels").cloned().unwrap_or_else(|| json!({}));
-    if !labels.is_object() {
-        return Err(ApiError::invalid_field(
-            "labels",
-            &labels.to_string(),
-            "Labels must be a map.",
-        ));
-    }
+    validate::check_labels(Some(&labels))?;
     let rel = t.rel(name);
     let fingerprint = label_fingerprint(Some(&labels));
     if let Some(r) = state.resources.get_mut(&rel) {

@@ -358,3 +358,72 @@ async fn fingerprints_match_in_url_safe_base64_too() {
     }
     panic!("no fingerprint with + or / in 200 writes");
 }
+
+#[tokio::test]
+async fn labels_descriptions_and_backend_regions_are_validated() {
+    let sim = sim(0).await;
+    let (status, body) = post(
+        &sim,
+        &api("regions/us-central1/addresses"),
+        json!({"name": "ip", "labels": {"gantry.dev/owner": "x"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(reason(&body), "invalid");
+    let (status, body) = post(
+        &sim,
+        &api("regions/us-central1/addresses"),
+        json!({"name": "ip", "labels": {"owner": "Default_Svc"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(
+        &sim,
+        &api("global/firewalls"),
+        json!({"name": "fw", "allowed": [{"IPProtocol": "tcp"}], "description": "x".repeat(2049)}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    create(
+        &sim,
+        "regions/us-central1/addresses",
+        json!({"name": "ip", "labels": {"owner": "gantry"}}),
+    )
+    .await;
+    let (_, ip) = get(&sim, &api("regions/us-central1/addresses/ip")).await;
+    let (status, body) = post(
+        &sim,
+        &api("regions/us-central1/addresses/ip/setLabels"),
+        json!({"labels": {"Owner": "x"}, "labelFingerprint": ip["labelFingerprint"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    create(
+        &sim,
+        "zones/us-east1-b/instanceGroups",
+        json!({"name": "far"}),
+    )
+    .await;
+    create(
+        &sim,
+        "zones/us-central1-c/instanceGroups",
+        json!({"name": "near"}),
+    )
+    .await;
+    let (status, body) = post(
+        &sim,
+        &api("regions/us-central1/backendServices"),
+        json!({"name": "bs", "backends": [{"group": "zones/us-east1-b/instanceGroups/far"}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(reason(&body), "invalid");
+    create(
+        &sim,
+        "regions/us-central1/backendServices",
+        json!({"name": "bs", "backends": [{"group": "zones/us-central1-c/instanceGroups/near"}]}),
+    )
+    .await;
+    sim.shutdown().await;
+}
