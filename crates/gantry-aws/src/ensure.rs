@@ -37,7 +37,7 @@ pub(crate) struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn tags(&self, role: &str) -> Vec<Tag> {
+    pub(crate) fn tags(&self, role: &str) -> Vec<Tag> {
         let mut all = self.extra_tags.clone();
         all.extend(self.owner.tags(self.class));
         all.insert(TAG_ROLE.to_string(), role.to_string());

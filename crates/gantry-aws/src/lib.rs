@@ -4,8 +4,11 @@
 //! apply -> report) for classes of provider `aws`. A Service becomes a
 //! Network Load Balancer: one target group per (port, protocol) with the
 //! nodes' EC2 instances as targets at the node port, and one listener per
-//! port. Ingress (Application Load Balancers) is not built yet and is
-//! reported as unsupported.
+//! port. An Ingress becomes an Application Load Balancer: one target group
+//! per backend Service port, listeners on 80 and (with a certificate) 443,
+//! and one rule per host and path in Ingress order. Importing an Ingress's
+//! TLS Secrets into ACM is not built yet: HTTPS needs an ACM certificate ARN
+//! from the class or an annotation.
 //!
 //! Every resource carries the owner's ownership tags and the class tag, and
 //! has a deterministic name of at most 32 characters, so a controller that
@@ -18,6 +21,8 @@
 // with `?`; its size is the model's choice, not something to box here.
 #![allow(clippy::result_large_err)]
 
+pub mod alb;
+mod alb_apply;
 mod api;
 mod discovery;
 mod ensure;
@@ -34,7 +39,7 @@ use gantry_model::{
     DesiredLoadBalancer, LoadBalancer, ObservedStatus, Owner, OwnerKind, Plan, ProviderError,
     ProviderKind,
     class::AwsSettings,
-    desired::{L4Spec, LoadBalancerSpec, Scheme},
+    desired::{L4Spec, L7Spec, LoadBalancerSpec, Scheme},
     provider::DeleteOutcome,
 };
 use parking_lot::Mutex;
@@ -146,16 +151,6 @@ impl AwsProvider {
         owner.resource_name(&self.class, role, nlb::NAME_LEN)
     }
 
-    fn l4<'a>(&self, desired: &'a DesiredLoadBalancer) -> Result<&'a L4Spec, ProviderError> {
-        match &desired.spec {
-            LoadBalancerSpec::L4(spec) => Ok(spec),
-            LoadBalancerSpec::L7(_) => Err(ProviderError::Unsupported {
-                provider: ProviderKind::Aws,
-                message: "Ingress (Application Load Balancers) is not implemented yet".into(),
-            }),
-        }
-    }
-
     fn check_class(&self, desired: &DesiredLoadBalancer) -> Result<(), ProviderError> {
         if desired.class != self.class {
             return Err(ProviderError::Rejected {
@@ -169,10 +164,10 @@ impl AwsProvider {
         Ok(())
     }
 
-    /// Subnets for a new balancer: the Service's, the class's, or discovered.
-    async fn subnets(&self, spec: &L4Spec, scheme: Scheme) -> Result<Vec<String>, ProviderError> {
-        if !spec.options.subnets.is_empty() {
-            return Ok(spec.options.subnets.clone());
+    /// Subnets for a new balancer: the object's own, the class's, or discovered.
+    async fn subnets(&self, own: &[String], scheme: Scheme) -> Result<Vec<String>, ProviderError> {
+        if !own.is_empty() {
+            return Ok(own.to_vec());
         }
         if !self.settings.subnets.is_empty() {
             return Ok(self.settings.subnets.clone());
@@ -185,21 +180,34 @@ impl AwsProvider {
         )
         .await
     }
-}
 
-#[async_trait]
-impl LoadBalancer for AwsProvider {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Aws
+    fn context<'a>(
+        &'a self,
+        owner: &'a Owner,
+        scheme: Scheme,
+        subnets: Vec<String>,
+    ) -> Context<'a> {
+        Context {
+            api: &self.api,
+            owner,
+            class: &self.class,
+            extra_tags: &self.settings.tags,
+            scheme,
+            subnets,
+            vpc_id: self.settings.vpc_id.clone(),
+        }
     }
 
-    async fn plan(&self, desired: &DesiredLoadBalancer) -> Result<Plan, ProviderError> {
-        self.check_class(desired)?;
-        let spec = self.l4(desired)?;
-        let wanted = nlb::wanted(&desired.owner, &self.class, spec)?;
+    fn scheme(&self, own: Option<Scheme>) -> Scheme {
+        own.or(self.settings.scheme)
+            .unwrap_or(Scheme::InternetFacing)
+    }
+
+    async fn plan_l4(&self, owner: &Owner, spec: &L4Spec) -> Result<Plan, ProviderError> {
+        let wanted = nlb::wanted(owner, &self.class, spec)?;
         let snap = observe::snapshot(
             &self.api,
-            &desired.owner,
+            owner,
             &self.class,
             &wanted.name,
             wanted.target_groups.keys(),
@@ -214,48 +222,117 @@ impl LoadBalancer for AwsProvider {
         })
     }
 
-    async fn ensure(&self, desired: &DesiredLoadBalancer) -> Result<ObservedStatus, ProviderError> {
-        self.check_class(desired)?;
-        let spec = self.l4(desired)?;
-        let wanted = nlb::wanted(&desired.owner, &self.class, spec)?;
+    async fn ensure_l4(
+        &self,
+        owner: &Owner,
+        spec: &L4Spec,
+    ) -> Result<ObservedStatus, ProviderError> {
+        let wanted = nlb::wanted(owner, &self.class, spec)?;
         let snap = observe::snapshot(
             &self.api,
-            &desired.owner,
+            owner,
             &self.class,
             &wanted.name,
             wanted.target_groups.keys(),
         )
         .await?;
         let steps = nlb::diff(&wanted, &snap.observed);
-        let scheme = spec
-            .options
-            .scheme
-            .or(self.settings.scheme)
-            .unwrap_or(Scheme::InternetFacing);
+        let scheme = self.scheme(spec.options.scheme);
         let subnets = if snap.balancer.is_none() {
-            self.subnets(spec, scheme).await?
+            self.subnets(&spec.options.subnets, scheme).await?
         } else {
             Vec::new()
         };
-        let cx = Context {
-            api: &self.api,
-            owner: &desired.owner,
-            class: &self.class,
-            extra_tags: &self.settings.tags,
-            scheme,
-            subnets,
-            vpc_id: self.settings.vpc_id.clone(),
-        };
+        let cx = self.context(owner, scheme, subnets);
         let vpc = snap
             .balancer
             .as_ref()
             .and_then(|lb| lb.vpc_id().map(str::to_string));
-        let created = snap.balancer.is_none();
         let (_, dns) = ensure::apply(&cx, &wanted, snap.observed, &steps, vpc).await?;
-        // A balancer just created is still provisioning; the next resync
+        // A balancer just created is still provisioning; a later resync
         // sees it active.
-        let ready = !created && snap.balancer.as_ref().is_some_and(observe::is_active);
+        let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
         Ok(ensure::status(&wanted, dns, ready))
+    }
+
+    async fn l7_state(
+        &self,
+        owner: &Owner,
+        spec: &L7Spec,
+    ) -> Result<(alb::Wanted, observe::Snapshot, alb_apply::Rules), ProviderError> {
+        let wanted = alb::wanted(
+            owner,
+            &self.class,
+            spec,
+            self.settings.certificate_arn.as_deref(),
+        )?;
+        let snap = observe::snapshot(
+            &self.api,
+            owner,
+            &self.class,
+            &wanted.name,
+            wanted.target_groups.keys(),
+        )
+        .await?;
+        let cx = self.context(owner, Scheme::InternetFacing, Vec::new());
+        let rules = alb_apply::rules(&cx, &snap.observed).await?;
+        Ok((wanted, snap, rules))
+    }
+
+    async fn plan_l7(&self, owner: &Owner, spec: &L7Spec) -> Result<Plan, ProviderError> {
+        let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
+        Ok(Plan {
+            changes: alb_apply::diff(&wanted, &snap.observed, &rules)
+                .iter()
+                .map(|s| alb_apply::describe(s, &wanted))
+                .collect(),
+        })
+    }
+
+    async fn ensure_l7(
+        &self,
+        owner: &Owner,
+        spec: &L7Spec,
+    ) -> Result<ObservedStatus, ProviderError> {
+        let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
+        let steps = alb_apply::diff(&wanted, &snap.observed, &rules);
+        let scheme = self.scheme(spec.options.scheme);
+        let subnets = if snap.balancer.is_none() {
+            self.subnets(&[], scheme).await?
+        } else {
+            Vec::new()
+        };
+        let cx = self.context(owner, scheme, subnets);
+        let vpc = snap
+            .balancer
+            .as_ref()
+            .and_then(|lb| lb.vpc_id().map(str::to_string));
+        let dns = alb_apply::apply(&cx, &wanted, snap.observed, &rules, &steps, vpc).await?;
+        let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
+        Ok(alb_apply::status(&wanted, dns, ready))
+    }
+}
+
+#[async_trait]
+impl LoadBalancer for AwsProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Aws
+    }
+
+    async fn plan(&self, desired: &DesiredLoadBalancer) -> Result<Plan, ProviderError> {
+        self.check_class(desired)?;
+        match &desired.spec {
+            LoadBalancerSpec::L4(spec) => self.plan_l4(&desired.owner, spec).await,
+            LoadBalancerSpec::L7(spec) => self.plan_l7(&desired.owner, spec).await,
+        }
+    }
+
+    async fn ensure(&self, desired: &DesiredLoadBalancer) -> Result<ObservedStatus, ProviderError> {
+        self.check_class(desired)?;
+        match &desired.spec {
+            LoadBalancerSpec::L4(spec) => self.ensure_l4(&desired.owner, spec).await,
+            LoadBalancerSpec::L7(spec) => self.ensure_l7(&desired.owner, spec).await,
+        }
     }
 
     async fn delete(&self, owner: &Owner) -> Result<DeleteOutcome, ProviderError> {

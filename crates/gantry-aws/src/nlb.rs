@@ -216,6 +216,10 @@ pub struct ObservedListener {
     pub protocol: String,
     /// ARN of the target group its default action forwards to.
     pub target_group_arn: Option<String>,
+    /// Type of its default action (`forward`, `fixed-response`, `redirect`).
+    pub default_type: String,
+    /// Its default certificate, for HTTPS listeners.
+    pub certificate: Option<String>,
 }
 
 /// The balancer as AWS holds it (all of it proven ours by tags).

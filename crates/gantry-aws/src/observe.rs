@@ -157,6 +157,17 @@ pub(crate) async fn snapshot(
                         .map(|p| p.as_str().to_string())
                         .unwrap_or_default(),
                     target_group_arn: forward_target(l.default_actions()),
+                    default_type: l
+                        .default_actions()
+                        .first()
+                        .and_then(|a| a.r#type())
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    certificate: l
+                        .certificates()
+                        .first()
+                        .and_then(|c| c.certificate_arn())
+                        .map(str::to_string),
                 },
             );
         }
