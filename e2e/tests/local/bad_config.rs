@@ -77,11 +77,6 @@ fn exhausted_pool_is_reported_on_the_waiting_service() {
 }
 
 #[test]
-#[ignore = "gantry-controller: reconcile.rs (ensure path) answers StillFailing for \
-            ControllerConfig::error_requeue (600 s) while the desired-state fingerprint is \
-            unchanged, and error_policy requeues after the same 600 s, because gantry-model \
-            ProviderError::class maps Exhausted to Permanent; a Service waiting on an exhausted \
-            pool does not change when another Service frees the address, so it is not retried"]
 fn freed_address_goes_to_the_waiting_service() {
     let mut env = LocalEnv::start(15).expect("environment");
     let ip = exhaust_tiny_pool(&mut env, 15);
