@@ -25,7 +25,7 @@ mod labels;
 mod pool;
 mod provider;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use gantry_model::class::{LocalMode, LocalSettings};
 use kube::Api;
@@ -39,6 +39,17 @@ use crate::{index::Index, pool::Pools};
 
 /// Deadline of every Kubernetes API call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The record of taken addresses shared by every `local` provider of one
+/// process; see [`LocalProvider::with_address_book`].
+#[derive(Clone, Default)]
+pub struct AddressBook(Arc<Mutex<Option<Index>>>);
+
+impl std::fmt::Debug for AddressBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddressBook").finish_non_exhaustive()
+    }
+}
 
 /// The `local` provider for one `LoadBalancerClass`.
 pub struct LocalProvider {
@@ -55,7 +66,10 @@ pub struct LocalProvider {
     /// Which addresses are taken; `None` until first used, and again after
     /// a failed write whose outcome is unknown. Holding the lock for a whole
     /// ensure keeps two ensures of this class from picking the same address.
-    index: Mutex<Option<Index>>,
+    index: Arc<Mutex<Option<Index>>>,
+    /// Whether `index` is an [`AddressBook`] shared by every provider in the
+    /// process; only then is it authoritative for new addresses too.
+    shared: bool,
     /// Deadline per API call.
     timeout: Duration,
 }
@@ -89,9 +103,25 @@ impl LocalProvider {
             class,
             mode: settings.mode,
             pools,
-            index: Mutex::new(None),
+            index: Arc::new(Mutex::new(None)),
+            shared: false,
             timeout: CALL_TIMEOUT,
         })
+    }
+
+    /// Share `book` with the other providers of this process (one per class).
+    ///
+    /// Without it, each provider lists every published object before
+    /// choosing a new address, because another class's provider may have
+    /// taken one since; that list grows with the number of balancers, so
+    /// provisioning many at once costs quadratic time. With one book for all
+    /// classes, every allocation and deletion in the process updates the same
+    /// record, and a list is needed only at first use and after a write whose
+    /// outcome is unknown. Only one process allocates (the leader).
+    pub fn with_address_book(mut self, book: &AddressBook) -> Self {
+        self.index = Arc::clone(&book.0);
+        self.shared = true;
+        self
     }
 
     /// Use `limit` instead of [`CALL_TIMEOUT`] as the deadline of each API call.

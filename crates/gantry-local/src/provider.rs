@@ -145,12 +145,15 @@ impl LocalProvider {
                 ports: &draft.ports,
             };
             if needs_new_address(&req) {
-                // A new address is chosen from a fresh list: other classes'
-                // providers may have taken addresses since our index was built.
                 if for_write {
                     allocation = Some(ALLOCATION.lock().await);
                 }
-                *index = Some(self.rebuild().await?);
+                // A private index may be stale (other classes' providers may
+                // have taken addresses since it was built), so a new address
+                // is chosen from a fresh list; a shared book is current.
+                if !self.shared || index.is_none() {
+                    *index = Some(self.rebuild().await?);
+                }
             } else if index.is_none() {
                 *index = Some(self.rebuild().await?);
             }

@@ -199,3 +199,74 @@ async fn concurrent_ensures_across_classes_never_duplicate() {
     let stored_distinct: BTreeSet<_> = stored.iter().collect();
     assert_eq!(stored.len(), stored_distinct.len(), "{stored:?}");
 }
+
+#[tokio::test]
+async fn a_shared_address_book_never_duplicates_and_survives_restarts() {
+    let env = Env::start().await;
+    let book = gantry_local::AddressBook::default();
+    let pool = ["192.0.2.0/29"];
+    let one = env
+        .provider_for("one", LocalMode::L2, &pool)
+        .with_address_book(&book);
+    let two = env
+        .provider_for("two", LocalMode::L2, &pool)
+        .with_address_book(&book);
+    let states: Vec<_> = (0..10)
+        .map(|i| {
+            let class = if i % 2 == 0 { "one" } else { "two" };
+            svc(&format!("s{i}")).class(class).0
+        })
+        .collect();
+    let results = futures::future::join_all(states.iter().map(|d| {
+        let p = if d.class == "one" { &one } else { &two };
+        p.ensure(d)
+    }))
+    .await;
+    let granted: BTreeSet<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(address)
+        .collect();
+    assert_eq!(granted.len(), 6, "six distinct addresses: {results:?}");
+
+    // Deleting through one class frees an address the other class can use
+    // at once: the book is shared, not rebuilt per class.
+    let first = states
+        .iter()
+        .zip(&results)
+        .find(|(d, r)| d.class == "one" && r.is_ok())
+        .map(|(d, _)| d.clone())
+        .expect("one of class one was granted");
+    assert_eq!(
+        one.delete(&first.owner).await.expect("delete"),
+        DeleteOutcome::Deleted
+    );
+    let waiting = states
+        .iter()
+        .zip(&results)
+        .find(|(d, r)| d.class == "two" && r.is_err())
+        .map(|(d, _)| d.clone())
+        .expect("one of class two was refused");
+    let freed = results
+        .iter()
+        .zip(&states)
+        .find(|(_, d)| d.owner == first.owner)
+        .and_then(|(r, _)| r.as_ref().ok())
+        .map(address)
+        .expect("first's address");
+    let got = two.ensure(&waiting).await.expect("the freed address");
+    assert_eq!(address(&got), freed);
+
+    // A restarted process (a new book) rebuilds from what is published.
+    let fresh = env
+        .provider_for("one", LocalMode::L2, &pool)
+        .with_address_book(&gantry_local::AddressBook::default());
+    let err = fresh
+        .ensure(&svc("late").class("one").0)
+        .await
+        .expect_err("the pool is full again");
+    assert!(matches!(err, ProviderError::Exhausted { .. }), "{err}");
+    let stored = env.all_addresses().await;
+    let distinct: BTreeSet<_> = stored.iter().collect();
+    assert_eq!(stored.len(), distinct.len(), "{stored:?}");
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use gantry_aws::AwsProvider;
 use gantry_controller::providers::{FactoryError, ProviderFactory};
-use gantry_local::LocalProvider;
+use gantry_local::{AddressBook, LocalProvider};
 use gantry_model::{LoadBalancer, LoadBalancerClassSpec, ProviderKind};
 
 /// Builds one adapter per `LoadBalancerClass` from the class's settings.
@@ -14,6 +14,9 @@ use gantry_model::{LoadBalancer, LoadBalancerClassSpec, ProviderKind};
 pub struct GantryFactory {
     client: kube::Client,
     cluster_id: String,
+    /// One record of taken addresses for every `local` class, so a new
+    /// address never needs a full list of what is published.
+    addresses: AddressBook,
 }
 
 impl std::fmt::Debug for GantryFactory {
@@ -32,6 +35,7 @@ impl GantryFactory {
         Self {
             client,
             cluster_id: cluster_id.into(),
+            addresses: AddressBook::default(),
         }
     }
 }
@@ -48,7 +52,8 @@ impl ProviderFactory for GantryFactory {
                 let settings = spec.local.clone().unwrap_or_default();
                 let provider =
                     LocalProvider::new(self.client.clone(), &self.cluster_id, name, settings)
-                        .map_err(|e| FactoryError(format!("class {name}: {e}")))?;
+                        .map_err(|e| FactoryError(format!("class {name}: {e}")))?
+                        .with_address_book(&self.addresses);
                 Ok(Arc::new(provider))
             }
             ProviderKind::Aws => {
