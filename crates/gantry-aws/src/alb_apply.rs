@@ -1,276 +1,26 @@
-//! Carrying an Ingress's ALB from what AWS holds to what is wanted: read
-//! the listeners' rules, diff, and apply in order (balancer, target groups,
-//! targets registered before deregistered, listeners, rules, then removal
-//! of what nothing uses).
+//! Carrying out the steps of [`crate::alb_diff::diff`] for an Ingress's ALB,
+//! in order, each safe to replay.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
     LoadBalancerSchemeEnum, LoadBalancerTypeEnum, PathPatternConditionConfig, ProtocolEnum,
-    RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, TargetDescription,
-    TargetTypeEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, TargetTypeEnum,
 };
 use gantry_model::{
     ProviderError,
     desired::{Protocol, Scheme},
-    provider::{Action as ChangeAction, Change, IngressPoint, ObservedStatus, PortStatus},
+    provider::{IngressPoint, ObservedStatus, PortStatus},
 };
 
 use crate::{
-    alb::{self, Default, ObservedRule, Wanted},
+    alb::{self, Default, Wanted},
+    alb_diff::{Rules, Step},
     api::Budget,
-    ensure::{Context, delete_listener, delete_target_group},
-    nlb::{Observed, ObservedTg, TARGET_BATCH},
-    observe::forward_target,
+    ensure::{Context, delete_listener, delete_target_group, modify_health, move_targets},
+    nlb::{Observed, ObservedTg},
 };
-
-/// Rules of each listener, by priority.
-pub(crate) type Rules = BTreeMap<u16, BTreeMap<usize, ObservedRule>>;
-
-/// One write, in the order it is made.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    CreateBalancer,
-    CreateTargetGroup(String),
-    ModifyHealth(String),
-    Register(String, Vec<String>),
-    Deregister(String, Vec<(String, u16)>),
-    CreateListener(u16),
-    ModifyListener(u16),
-    CreateRule(u16, usize),
-    ModifyRule(u16, usize),
-    DeleteRule(u16, usize),
-    DeleteListener(u16),
-    DeleteTargetGroup(String),
-}
-
-/// Read the non-default rules of every listener.
-pub(crate) async fn rules(cx: &Context<'_>, observed: &Observed) -> Result<Rules, ProviderError> {
-    let api = cx.api;
-    let mut all = Rules::new();
-    for (port, l) in &observed.listeners {
-        let out = api
-            .call(
-                "DescribeRules",
-                Budget::General,
-                api.elb.describe_rules().listener_arn(&l.arn).send(),
-            )
-            .await?;
-        let mut by_priority = BTreeMap::new();
-        for r in out.rules() {
-            let Some(priority) = r.priority().and_then(|p| p.parse::<usize>().ok()) else {
-                continue;
-            };
-            let mut hosts = Vec::new();
-            let mut paths = Vec::new();
-            for c in r.conditions() {
-                // The typed configs hold several values; the legacy list one.
-                let values: Vec<String> = match (c.host_header_config(), c.path_pattern_config()) {
-                    (Some(h), _) if !h.values().is_empty() => h.values().to_vec(),
-                    (_, Some(p)) if !p.values().is_empty() => p.values().to_vec(),
-                    _ => c.values().to_vec(),
-                };
-                match c.field() {
-                    Some("host-header") => hosts.extend(values),
-                    Some("path-pattern") => paths.extend(values),
-                    _ => {}
-                }
-            }
-            by_priority.insert(
-                priority,
-                ObservedRule {
-                    arn: r.rule_arn().unwrap_or_default().to_string(),
-                    hosts,
-                    paths,
-                    target_group_arn: forward_target(r.actions()),
-                },
-            );
-        }
-        all.insert(*port, by_priority);
-    }
-    Ok(all)
-}
-
-fn tg_arns(observed: &Observed) -> BTreeMap<String, String> {
-    observed
-        .target_groups
-        .iter()
-        .map(|(n, t)| (n.clone(), t.arn.clone()))
-        .collect()
-}
-
-/// The ordered steps from `observed` (and its `rules`) to `wanted`.
-pub(crate) fn diff(wanted: &Wanted, observed: &Observed, rules: &Rules) -> Vec<Step> {
-    let mut steps = Vec::new();
-    if observed.balancer.is_none() {
-        steps.push(Step::CreateBalancer);
-    }
-    let mut registers = Vec::new();
-    let mut deregisters = Vec::new();
-    for (name, tg) in &wanted.target_groups {
-        let want: BTreeSet<(String, u16)> = wanted
-            .instances
-            .iter()
-            .map(|i| (i.clone(), tg.node_port))
-            .collect();
-        match observed.target_groups.get(name) {
-            None => {
-                steps.push(Step::CreateTargetGroup(name.clone()));
-                if !want.is_empty() {
-                    registers.push(Step::Register(
-                        name.clone(),
-                        wanted.instances.iter().cloned().collect(),
-                    ));
-                }
-            }
-            Some(have) => {
-                if have.health != tg.health {
-                    steps.push(Step::ModifyHealth(name.clone()));
-                }
-                let add: Vec<String> = want
-                    .difference(&have.targets)
-                    .map(|(i, _)| i.clone())
-                    .collect();
-                let remove: Vec<(String, u16)> = have.targets.difference(&want).cloned().collect();
-                if !add.is_empty() {
-                    registers.push(Step::Register(name.clone(), add));
-                }
-                if !remove.is_empty() {
-                    deregisters.push(Step::Deregister(name.clone(), remove));
-                }
-            }
-        }
-    }
-    steps.extend(registers);
-    steps.extend(deregisters);
-    let arns = tg_arns(observed);
-    let empty = BTreeMap::new();
-    for (port, l) in &wanted.listeners {
-        let have_rules = rules.get(port).unwrap_or(&empty);
-        match observed.listeners.get(port) {
-            None => steps.push(Step::CreateListener(*port)),
-            Some(have) => {
-                if have.protocol != l.protocol
-                    || !alb::default_matches(&l.default, have, &arns)
-                    || have.certificate != l.certificate
-                {
-                    steps.push(Step::ModifyListener(*port));
-                }
-            }
-        }
-        for (i, rule) in l.rules.iter().enumerate() {
-            let priority = i + 1;
-            match have_rules.get(&priority) {
-                None => steps.push(Step::CreateRule(*port, priority)),
-                Some(have) if !alb::rule_matches(rule, have, &arns) => {
-                    steps.push(Step::ModifyRule(*port, priority))
-                }
-                Some(_) => {}
-            }
-        }
-        for priority in have_rules.keys() {
-            if *priority > l.rules.len() {
-                steps.push(Step::DeleteRule(*port, *priority));
-            }
-        }
-    }
-    for port in observed.listeners.keys() {
-        if !wanted.listeners.contains_key(port) {
-            steps.push(Step::DeleteListener(*port));
-        }
-    }
-    for name in observed.target_groups.keys() {
-        if !wanted.target_groups.contains_key(name) {
-            steps.push(Step::DeleteTargetGroup(name.clone()));
-        }
-    }
-    steps
-}
-
-/// Describe a step for `plan`.
-pub(crate) fn describe(step: &Step, wanted: &Wanted) -> Change {
-    let (action, resource, name, detail) = match step {
-        Step::CreateBalancer => (
-            ChangeAction::Create,
-            "load-balancer",
-            wanted.name.clone(),
-            "application".into(),
-        ),
-        Step::CreateTargetGroup(n) => (
-            ChangeAction::Create,
-            "target-group",
-            n.clone(),
-            String::new(),
-        ),
-        Step::ModifyHealth(n) => (
-            ChangeAction::Update,
-            "target-group",
-            n.clone(),
-            "health check".into(),
-        ),
-        Step::Register(n, ids) => (
-            ChangeAction::Update,
-            "target-group",
-            n.clone(),
-            format!("register {} target(s)", ids.len()),
-        ),
-        Step::Deregister(n, ids) => (
-            ChangeAction::Update,
-            "target-group",
-            n.clone(),
-            format!("deregister {} target(s)", ids.len()),
-        ),
-        Step::CreateListener(p) => (
-            ChangeAction::Create,
-            "listener",
-            format!("{}:{p}", wanted.name),
-            String::new(),
-        ),
-        Step::ModifyListener(p) => (
-            ChangeAction::Update,
-            "listener",
-            format!("{}:{p}", wanted.name),
-            "default action".into(),
-        ),
-        Step::CreateRule(p, i) => (
-            ChangeAction::Create,
-            "rule",
-            format!("{}:{p}#{i}", wanted.name),
-            String::new(),
-        ),
-        Step::ModifyRule(p, i) => (
-            ChangeAction::Update,
-            "rule",
-            format!("{}:{p}#{i}", wanted.name),
-            String::new(),
-        ),
-        Step::DeleteRule(p, i) => (
-            ChangeAction::Delete,
-            "rule",
-            format!("{}:{p}#{i}", wanted.name),
-            String::new(),
-        ),
-        Step::DeleteListener(p) => (
-            ChangeAction::Delete,
-            "listener",
-            format!("{}:{p}", wanted.name),
-            String::new(),
-        ),
-        Step::DeleteTargetGroup(n) => (
-            ChangeAction::Delete,
-            "target-group",
-            n.clone(),
-            String::new(),
-        ),
-    };
-    Change {
-        action,
-        resource: resource.into(),
-        name,
-        detail,
-    }
-}
 
 fn forward(arn: &str) -> Action {
     Action::builder()
@@ -436,78 +186,26 @@ pub(crate) async fn apply(
                 );
             }
             Step::ModifyHealth(name) => {
-                let (Some(tg), Some(have)) = (
+                if let (Some(tg), Some(have)) = (
                     wanted.target_groups.get(name),
                     observed.target_groups.get(name),
-                ) else {
-                    continue;
-                };
-                api.call(
-                    "ModifyTargetGroup",
-                    Budget::General,
-                    api.elb
-                        .modify_target_group()
-                        .target_group_arn(&have.arn)
-                        .health_check_protocol(ProtocolEnum::from(tg.health.protocol))
-                        .health_check_port(&tg.health.port)
-                        .set_health_check_path(tg.health.path.clone())
-                        .send(),
-                )
-                .await?;
+                ) {
+                    modify_health(api, &have.arn, &tg.health).await?;
+                }
             }
             Step::Register(name, ids) => {
-                let (Some(tg), Some(have)) = (
+                if let (Some(tg), Some(have)) = (
                     wanted.target_groups.get(name),
                     observed.target_groups.get(name),
-                ) else {
-                    continue;
-                };
-                for chunk in ids.chunks(TARGET_BATCH) {
-                    let targets = chunk
-                        .iter()
-                        .map(|id| {
-                            TargetDescription::builder()
-                                .id(id)
-                                .port(i32::from(tg.node_port))
-                                .build()
-                        })
-                        .collect();
-                    api.call(
-                        "RegisterTargets",
-                        Budget::Targets,
-                        api.elb
-                            .register_targets()
-                            .target_group_arn(&have.arn)
-                            .set_targets(Some(targets))
-                            .send(),
-                    )
-                    .await?;
+                ) {
+                    let targets: Vec<(String, u16)> =
+                        ids.iter().map(|id| (id.clone(), tg.node_port)).collect();
+                    move_targets(api, &have.arn, &targets, true).await?;
                 }
             }
             Step::Deregister(name, targets) => {
-                let Some(have) = observed.target_groups.get(name) else {
-                    continue;
-                };
-                for chunk in targets.chunks(TARGET_BATCH) {
-                    let targets = chunk
-                        .iter()
-                        .map(|(id, port)| {
-                            TargetDescription::builder()
-                                .id(id)
-                                .port(i32::from(*port))
-                                .build()
-                        })
-                        .collect();
-                    api.call(
-                        "DeregisterTargets",
-                        Budget::Targets,
-                        api.elb
-                            .deregister_targets()
-                            .target_group_arn(&have.arn)
-                            .set_targets(Some(targets))
-                            .send(),
-                    )
-                    .await?;
+                if let Some(have) = observed.target_groups.get(name) {
+                    move_targets(api, &have.arn, targets, false).await?;
                 }
             }
             Step::CreateListener(port) | Step::ModifyListener(port) => {

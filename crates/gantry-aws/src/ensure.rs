@@ -146,78 +146,26 @@ pub(crate) async fn apply(
                 );
             }
             Step::ModifyHealth(name) => {
-                let (Some(tg), Some(have)) = (
+                if let (Some(tg), Some(have)) = (
                     wanted.target_groups.get(name),
                     observed.target_groups.get(name),
-                ) else {
-                    continue;
-                };
-                api.call(
-                    "ModifyTargetGroup",
-                    Budget::General,
-                    api.elb
-                        .modify_target_group()
-                        .target_group_arn(&have.arn)
-                        .health_check_protocol(ProtocolEnum::from(tg.health.protocol))
-                        .health_check_port(&tg.health.port)
-                        .set_health_check_path(tg.health.path.clone())
-                        .send(),
-                )
-                .await?;
+                ) {
+                    modify_health(api, &have.arn, &tg.health).await?;
+                }
             }
             Step::Register(name, ids) => {
-                let (Some(tg), Some(have)) = (
+                if let (Some(tg), Some(have)) = (
                     wanted.target_groups.get(name),
                     observed.target_groups.get(name),
-                ) else {
-                    continue;
-                };
-                for chunk in ids.chunks(TARGET_BATCH) {
-                    let targets = chunk
-                        .iter()
-                        .map(|id| {
-                            TargetDescription::builder()
-                                .id(id)
-                                .port(i32::from(tg.node_port))
-                                .build()
-                        })
-                        .collect();
-                    api.call(
-                        "RegisterTargets",
-                        Budget::Targets,
-                        api.elb
-                            .register_targets()
-                            .target_group_arn(&have.arn)
-                            .set_targets(Some(targets))
-                            .send(),
-                    )
-                    .await?;
+                ) {
+                    let targets: Vec<(String, u16)> =
+                        ids.iter().map(|id| (id.clone(), tg.node_port)).collect();
+                    move_targets(api, &have.arn, &targets, true).await?;
                 }
             }
             Step::Deregister(name, targets) => {
-                let Some(have) = observed.target_groups.get(name) else {
-                    continue;
-                };
-                for chunk in targets.chunks(TARGET_BATCH) {
-                    let targets = chunk
-                        .iter()
-                        .map(|(id, port)| {
-                            TargetDescription::builder()
-                                .id(id)
-                                .port(i32::from(*port))
-                                .build()
-                        })
-                        .collect();
-                    api.call(
-                        "DeregisterTargets",
-                        Budget::Targets,
-                        api.elb
-                            .deregister_targets()
-                            .target_group_arn(&have.arn)
-                            .set_targets(Some(targets))
-                            .send(),
-                    )
-                    .await?;
+                if let Some(have) = observed.target_groups.get(name) {
+                    move_targets(api, &have.arn, targets, false).await?;
                 }
             }
             Step::CreateListener(port) | Step::ModifyListener(port) => {
@@ -279,6 +227,71 @@ pub(crate) async fn apply(
     observed
         .balancer
         .ok_or_else(|| missing("CreateLoadBalancer", "balancer"))
+}
+
+/// Change a target group's health check in place.
+pub(crate) async fn modify_health(
+    api: &Api,
+    arn: &str,
+    health: &crate::nlb::Health,
+) -> Result<(), ProviderError> {
+    api.call(
+        "ModifyTargetGroup",
+        Budget::General,
+        api.elb
+            .modify_target_group()
+            .target_group_arn(arn)
+            .health_check_protocol(ProtocolEnum::from(health.protocol))
+            .health_check_port(&health.port)
+            .set_health_check_path(health.path.clone())
+            .send(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Register or deregister `targets` (instance id, port) in batches of 200.
+pub(crate) async fn move_targets(
+    api: &Api,
+    arn: &str,
+    targets: &[(String, u16)],
+    register: bool,
+) -> Result<(), ProviderError> {
+    for chunk in targets.chunks(TARGET_BATCH) {
+        let batch: Vec<TargetDescription> = chunk
+            .iter()
+            .map(|(id, port)| {
+                TargetDescription::builder()
+                    .id(id)
+                    .port(i32::from(*port))
+                    .build()
+            })
+            .collect();
+        if register {
+            api.call(
+                "RegisterTargets",
+                Budget::Targets,
+                api.elb
+                    .register_targets()
+                    .target_group_arn(arn)
+                    .set_targets(Some(batch))
+                    .send(),
+            )
+            .await?;
+        } else {
+            api.call(
+                "DeregisterTargets",
+                Budget::Targets,
+                api.elb
+                    .deregister_targets()
+                    .target_group_arn(arn)
+                    .set_targets(Some(batch))
+                    .send(),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Delete a listener; one already gone is success.

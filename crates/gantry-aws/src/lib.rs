@@ -23,6 +23,7 @@
 
 pub mod alb;
 mod alb_apply;
+mod alb_diff;
 mod api;
 mod discovery;
 mod ensure;
@@ -259,7 +260,7 @@ impl AwsProvider {
         &self,
         owner: &Owner,
         spec: &L7Spec,
-    ) -> Result<(alb::Wanted, observe::Snapshot, alb_apply::Rules), ProviderError> {
+    ) -> Result<(alb::Wanted, observe::Snapshot, alb_diff::Rules), ProviderError> {
         let wanted = alb::wanted(
             owner,
             &self.class,
@@ -275,16 +276,16 @@ impl AwsProvider {
         )
         .await?;
         let cx = self.context(owner, Scheme::InternetFacing, Vec::new());
-        let rules = alb_apply::rules(&cx, &snap.observed).await?;
+        let rules = alb_diff::rules(&cx, &snap.observed).await?;
         Ok((wanted, snap, rules))
     }
 
     async fn plan_l7(&self, owner: &Owner, spec: &L7Spec) -> Result<Plan, ProviderError> {
         let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
         Ok(Plan {
-            changes: alb_apply::diff(&wanted, &snap.observed, &rules)
+            changes: alb_diff::diff(&wanted, &snap.observed, &rules)
                 .iter()
-                .map(|s| alb_apply::describe(s, &wanted))
+                .map(|s| alb_diff::describe(s, &wanted))
                 .collect(),
         })
     }
@@ -295,7 +296,7 @@ impl AwsProvider {
         spec: &L7Spec,
     ) -> Result<ObservedStatus, ProviderError> {
         let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
-        let steps = alb_apply::diff(&wanted, &snap.observed, &rules);
+        let steps = alb_diff::diff(&wanted, &snap.observed, &rules);
         let scheme = self.scheme(spec.options.scheme);
         let subnets = if snap.balancer.is_none() {
             self.subnets(&[], scheme).await?
