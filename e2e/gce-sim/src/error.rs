@@ -50,6 +50,15 @@ impl ApiError {
         Self::new(412, "conditionNotMet", message)
     }
 
+    /// `400 resourceNotReady`: an Operation on the resource is still running.
+    pub fn not_ready(resource: &str) -> Self {
+        Self::new(
+            400,
+            "resourceNotReady",
+            format!("The resource '{resource}' is not ready"),
+        )
+    }
+
     /// `400 resourceInUseByAnotherResource`.
     pub fn in_use(kind: &str, resource: &str, user: &str) -> Self {
         Self::new(

@@ -86,7 +86,7 @@ fn check_exists(state: &State, rel: &str) -> Result<(), ApiError> {
     {
         return Err(ApiError::not_found(rel));
     }
-    Ok(())
+    state.check_ready(rel)
 }
 
 /// Relative paths of the emulated resources `resource` depends on.

@@ -241,6 +241,9 @@ fn resource_call(
     {
         return Ok(json_reply(200, &earlier.render(delay, call.base)));
     }
+    if mutating && let Some(name) = tail.first() {
+        state.check_ready(&t.rel(name))?;
+    }
     let mutation: Mutation = match (&method, tail) {
         (&Method::GET, []) => {
             let items = resources::list(&state, t, call.base);
@@ -276,6 +279,11 @@ fn resource_call(
     );
     if let Some(id) = request_id {
         state.request_ids.insert(id, op.clone());
+    }
+    if mutation.operation_type == "delete" {
+        state.busy.remove(&mutation.target);
+    } else {
+        state.mark_busy(&mutation.target);
     }
     let rendered = state
         .operations

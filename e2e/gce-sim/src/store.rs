@@ -27,6 +27,8 @@ pub struct State {
     pub operation_delay: Duration,
     /// `requestId` of each accepted mutation -> path of its Operation.
     pub request_ids: HashMap<String, String>,
+    /// Resources whose last mutation's Operation is not DONE yet -> when it will be.
+    pub busy: HashMap<String, Instant>,
     next_id: u64,
     next_external: u32,
     next_internal: u32,
@@ -41,11 +43,30 @@ impl State {
             operations: BTreeMap::new(),
             operation_delay,
             request_ids: HashMap::new(),
+            busy: HashMap::new(),
             // Real ids are large unsigned 64-bit numbers sent as decimal strings.
             next_id: 5_100_000_000_000_000_000,
             next_external: 0,
             next_internal: 0,
             generation: 0,
+        }
+    }
+
+    /// Marks a resource as being changed until the current Operation delay passes.
+    pub fn mark_busy(&mut self, rel: &str) {
+        if self.operation_delay.is_zero() {
+            return;
+        }
+        self.busy
+            .insert(rel.to_owned(), Instant::now() + self.operation_delay);
+    }
+
+    /// `400 resourceNotReady` while an Operation on `rel` is still running:
+    /// the real API refuses to link to, change or delete such a resource.
+    pub fn check_ready(&self, rel: &str) -> Result<(), crate::error::ApiError> {
+        match self.busy.get(rel) {
+            Some(until) if *until > Instant::now() => Err(crate::error::ApiError::not_ready(rel)),
+            _ => Ok(()),
         }
     }
 

@@ -167,6 +167,7 @@ fn members(
         if !state.resources.contains_key(&instance) {
             return Err(ApiError::not_found(&instance));
         }
+        state.check_ready(&instance)?;
         // Unmanaged groups hold instances of their own zone only.
         if field == "_members" && !instance.starts_with(&format!("{}/", t.scope)) {
             return Err(ApiError::invalid_field(

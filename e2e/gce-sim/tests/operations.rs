@@ -177,3 +177,42 @@ async fn aggregated_operations_group_by_scope() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn resources_are_not_ready_until_their_operation_is_done() {
+    let sim = sim(3000).await;
+    let (_, op) = post(
+        &sim,
+        &api("global/healthChecks"),
+        json!({"name": "hc", "type": "TCP"}),
+    )
+    .await;
+    // Linking to it, changing it or deleting it before the Operation ends is refused.
+    let (status, body) = post(
+        &sim,
+        &api("global/backendServices"),
+        json!({"name": "bs", "healthChecks": ["global/healthChecks/hc"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(reason(&body), "resourceNotReady");
+    assert_eq!(
+        body["error"]["message"],
+        "The resource 'projects/p1/global/healthChecks/hc' is not ready"
+    );
+    let (status, body) = delete(&sim, &api("global/healthChecks/hc")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(reason(&body), "resourceNotReady");
+    // Reading it is fine.
+    let (status, _) = get(&sim, &api("global/healthChecks/hc")).await;
+    assert_eq!(status, 200);
+    wait_ok(&sim, &op).await;
+    let (status, op) = post(
+        &sim,
+        &api("global/backendServices"),
+        json!({"name": "bs", "healthChecks": ["global/healthChecks/hc"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{op}");
+    sim.shutdown().await;
+}
