@@ -264,3 +264,132 @@ async fn ingress_rules_in_order_default_404_resync_change_delete() {
     );
     assert_eq!(p.delete(&o).await.expect("again"), DeleteOutcome::NotFound);
 }
+
+/// Ask moto's ACM for a certificate (no SDK for ACM in this crate yet:
+/// one JSON call by hand). Returns its ARN.
+async fn request_certificate(endpoint: &str, domain: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = format!("{{\"DomainName\":\"{domain}\"}}");
+    let req = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\nx-amz-target: CertificateManager.RequestCertificate\r\ncontent-type: application/x-amz-json-1.1\r\nauthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/acm/aws4_request, SignedHeaders=host, Signature=0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(req.as_bytes()).await.expect("write");
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).await.expect("read");
+    let start = resp
+        .find("arn:aws:acm:")
+        .expect("certificate ARN in the answer");
+    let end = resp[start..].find('"').expect("end of ARN") + start;
+    resp[start..end].to_string()
+}
+
+#[tokio::test]
+async fn tls_with_an_acm_certificate_serves_https_and_redirects_http() {
+    let w = World::new(1).await;
+    let p = w.provider().await;
+    let o = ingress_owner();
+    let cert = request_certificate(&w.moto.endpoint, "shop.example.com").await;
+    let mut desired = ingress(&w, two_hosts(), None);
+    if let LoadBalancerSpec::L7(spec) = &mut desired.spec {
+        spec.options.certificate_refs = vec![cert.clone()];
+        spec.options.ssl_redirect = true;
+    }
+    let status = p.ensure(&desired).await.expect("ensure");
+    let ports: Vec<u16> = status.ingress[0].ports.iter().map(|p| p.port).collect();
+    assert_eq!(ports, [80, 443]);
+    let lb = w
+        .elb
+        .describe_load_balancers()
+        .names(p.balancer_name(&o))
+        .send()
+        .await
+        .expect("balancer");
+    let listeners = w
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancers()[0].load_balancer_arn().expect("arn"))
+        .send()
+        .await
+        .expect("listeners");
+    let mut seen = BTreeMap::new();
+    for l in listeners.listeners() {
+        let rules = w
+            .elb
+            .describe_rules()
+            .listener_arn(l.listener_arn().expect("arn"))
+            .send()
+            .await
+            .expect("rules");
+        let custom = rules
+            .rules()
+            .iter()
+            .filter(|r| r.priority() != Some("default"))
+            .count();
+        seen.insert(
+            l.port().unwrap_or(0),
+            (
+                l.protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                l.default_actions()[0]
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                l.certificates()
+                    .first()
+                    .and_then(|c| c.certificate_arn())
+                    .map(str::to_string),
+                custom,
+            ),
+        );
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (80, ("HTTP".into(), "redirect".into(), None, 0)),
+            (
+                443,
+                ("HTTPS".into(), "fixed-response".into(), Some(cert), 4)
+            ),
+        ])
+    );
+    let before = p.calls().lock().writes();
+    p.ensure(&desired).await.expect("resync");
+    assert_eq!(
+        p.calls().lock().writes(),
+        before,
+        "a no-op resync writes nothing"
+    );
+    assert_eq!(p.delete(&o).await.expect("delete"), DeleteOutcome::Deleted);
+    assert!(
+        p.list_owned(common::CLUSTER)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn tls_secrets_without_a_certificate_arn_are_unsupported_and_create_nothing() {
+    let w = World::new(1).await;
+    let p = w.provider().await;
+    let mut desired = ingress(&w, two_hosts(), None);
+    if let LoadBalancerSpec::L7(spec) = &mut desired.spec {
+        spec.tls = vec![gantry_model::desired::TlsCertificate {
+            secret_name: "shop-tls".into(),
+            hosts: vec!["shop.example.com".into()],
+            cert_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----".into(),
+        }];
+    }
+    match p.ensure(&desired).await {
+        Err(gantry_model::ProviderError::Unsupported { message, .. }) => {
+            assert!(message.contains("certificateArn"), "{message}")
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    assert_eq!(p.calls().lock().total(), 0, "rejected before any call");
+}
