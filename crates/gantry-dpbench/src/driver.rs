@@ -36,6 +36,8 @@ const BACKEND_BASE: u16 = 18080;
 const WRK_CONNS: usize = 64;
 /// Connections of the fixed-rate latency client.
 const PACED_CONNS: usize = 16;
+/// Idle connections opened at once.
+const IDLE_BATCH: usize = 200;
 /// Concurrent connect loops of the connection-rate case.
 const CONN_LOOPS: usize = 32;
 
@@ -86,7 +88,14 @@ pub fn main(args: RunArgs) -> Result<(), BenchError> {
         .map_err(BenchError::io("start the runtime"))?;
     let dir = std::env::temp_dir().join(format!("gantry-dpbench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(BenchError::io("create the scratch directory"))?;
-    let result = rt.block_on(run(&plan, pin, dir.clone()));
+    let result = rt.block_on(async {
+        // On Ctrl-C or SIGTERM the run is dropped, and with it the proxies'
+        // processes (killed on drop), so none outlives the benchmark.
+        tokio::select! {
+            r = run(&plan, pin, dir.clone()) => r,
+            () = interrupted() => Err(BenchError::Interrupted),
+        }
+    });
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -189,6 +198,23 @@ async fn run(plan: &Plan, pin: Pinning, dir: PathBuf) -> Result<(), BenchError> 
     Ok(())
 }
 
+/// Completes on SIGINT or SIGTERM (never, if neither can be watched).
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 /// p50 and p99 samples of every peer at `rate`, over the rounds.
 async fn latency(
     all: &mut [Peer],
@@ -222,21 +248,28 @@ async fn idle_memory(p: &Peer, b: &Backend, n: usize) -> Result<Option<f64>, Ben
         return Ok(None);
     };
     let base = b.sink_connections();
-    let held = load::open_idle(p.sink, n).await?;
-    // Counted once the proxy has connected every one to the backend.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while b.sink_connections() < base + n && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if b.sink_connections() < base + n {
-        return Err(BenchError::Measure {
-            case: "idle connections",
-            peer: p.name.into(),
-            reason: format!(
-                "only {} of {n} reached the backend",
-                b.sink_connections() - base
-            ),
-        });
+    // In batches, each reaching the backend before the next: a burst of
+    // thousands of connects overflows accept queues, and an idle client
+    // whose handshake the kernel dropped never retries.
+    let mut held = Vec::with_capacity(n);
+    while held.len() < n {
+        let batch = IDLE_BATCH.min(n - held.len());
+        held.append(&mut load::open_idle(p.sink, batch).await?);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while b.sink_connections() < base + held.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if b.sink_connections() < base + held.len() {
+            return Err(BenchError::Measure {
+                case: "idle connections",
+                peer: p.name.into(),
+                reason: format!(
+                    "only {} of {} reached the backend",
+                    b.sink_connections().saturating_sub(base),
+                    held.len()
+                ),
+            });
+        }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = p.rss_kib()?.unwrap_or(before);

@@ -53,6 +53,9 @@ pub enum BenchError {
         /// What went wrong.
         reason: String,
     },
+    /// The run was interrupted (SIGINT or SIGTERM).
+    #[error("interrupted")]
+    Interrupted,
     /// The datapath child could not apply its configuration.
     #[error("the datapath is not ready: {0}")]
     Datapath(String),

@@ -80,7 +80,7 @@ impl Peer {
         Ok(Some(total))
     }
 
-    async fn wait_listening(&self) -> Result<(), BenchError> {
+    async fn wait_listening(&mut self) -> Result<(), BenchError> {
         let addrs = [
             Some(self.http),
             self.https,
@@ -98,6 +98,17 @@ impl Peer {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+        }
+        // Someone else answering on these addresses (a leftover proxy) while
+        // ours failed to bind must not pass for our peer.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(child) = &mut self.child
+            && !matches!(child.try_wait(), Ok(None))
+        {
+            return Err(BenchError::NotReady {
+                what: format!("{} (exited; address in use?)", self.name),
+                addr: self.http.to_string(),
+            });
         }
         Ok(())
     }
@@ -199,7 +210,7 @@ pub async fn gantry(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, Ben
             ));
         }
     }
-    let peer = Peer {
+    let mut peer = Peer {
         name: "gantry",
         http,
         https: Some(https),
@@ -245,7 +256,7 @@ pub async fn haproxy(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, Be
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let child = spawn(&mut cmd, "haproxy")?;
-    let peer = Peer {
+    let mut peer = Peer {
         name: "haproxy",
         http,
         https: Some(https),
@@ -257,7 +268,8 @@ pub async fn haproxy(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, Be
     Ok(peer)
 }
 
-/// Starts nginx in the foreground, one worker.
+/// Starts nginx in the foreground as one process (no master: killing it
+/// leaves no worker behind).
 pub async fn nginx(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, BenchError> {
     let (ip, http, https, sink, greet) = addrs([127, 0, 72, 1]);
     let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
@@ -268,7 +280,7 @@ pub async fn nginx(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, Benc
     }
     let _ = write!(
         cfg,
-        "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log warn;\n\
+        "worker_processes 1;\nmaster_process off;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log warn;\n\
          worker_rlimit_nofile 20000;\nevents {{ worker_connections 19000; }}\n\
          http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n\
          \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
@@ -302,7 +314,7 @@ pub async fn nginx(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, Benc
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let child = spawn(&mut cmd, "nginx")?;
-    let peer = Peer {
+    let mut peer = Peer {
         name: "nginx",
         http,
         https: Some(https),
