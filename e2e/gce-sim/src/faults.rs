@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
-/// One fault rule; the first rule with calls left that matches a request
-/// applies to it.
+/// One fault rule; the first matching rule whose turn it is (see
+/// `every`) applies to a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Fault {
@@ -26,8 +26,14 @@ pub struct Fault {
     /// Accept the mutation but end its Operation with this error code
     /// (e.g. `QUOTA_EXCEEDED`) without applying it.
     pub operation_error: Option<String>,
-    /// How many matching calls it applies to.
+    /// How many calls it applies to; 0 means without limit (until cleared).
     pub times: u32,
+    /// Applies to every Nth matching call only (1 or absent: every call),
+    /// for faults on a share of the traffic.
+    pub every: Option<u32>,
+    /// Matching calls seen so far (kept by the emulator).
+    #[serde(skip_deserializing)]
+    pub seen: u64,
 }
 
 /// What a fault does to one call.
@@ -77,17 +83,34 @@ impl Faults {
     /// Consumes one call of the first matching rule.
     pub fn take(&self, method: &str, path: &str) -> Option<Effect> {
         let mut rules = self.rules.lock();
-        let index = rules.iter().position(|f| {
-            f.times > 0
-                && f.method
+        let mut chosen = None;
+        for (index, rule) in rules.iter_mut().enumerate() {
+            let matches = rule
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && rule
+                    .path_contains
                     .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
-        })?;
+                    .is_none_or(|p| path.contains(p));
+            if !matches {
+                continue;
+            }
+            rule.seen += 1;
+            let every = u64::from(rule.every.unwrap_or(1).max(1));
+            if rule.seen % every == 0 {
+                chosen = Some(index);
+                break;
+            }
+        }
+        let index = chosen?;
         let rule = rules[index].clone();
-        rules[index].times -= 1;
-        if rules[index].times == 0 {
-            rules.remove(index);
+        match rules[index].times {
+            0 => {}
+            1 => {
+                rules.remove(index);
+            }
+            _ => rules[index].times -= 1,
         }
         let error = rule.status.map(|code| match code {
             429 => ApiError::rate_limited(),

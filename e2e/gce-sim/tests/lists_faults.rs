@@ -292,3 +292,25 @@ async fn aggregated_lists_group_by_scope_and_page_across_scopes() {
     assert!(owned["items"]["global"].get("addresses").is_none());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn faults_on_a_share_of_calls_without_limit() {
+    let sim = sim(0).await;
+    let (status, _) = post(
+        &sim,
+        "/_sim/faults",
+        json!({"pathContains": "/regions", "status": 503, "every": 3, "times": 0}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut statuses = Vec::new();
+    for _ in 0..9 {
+        statuses.push(get(&sim, &api("regions")).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 503, 200, 200, 503, 200, 200, 503]);
+    // Unlimited rules stay until cleared.
+    assert_eq!(sim.faults().pending().len(), 1);
+    sim.faults().clear();
+    assert_eq!(get(&sim, &api("regions")).await.0, 200);
+    sim.shutdown().await;
+}
