@@ -153,6 +153,23 @@ pub(crate) async fn apply(
                     modify_health(api, &have.arn, &tg.health).await?;
                 }
             }
+            Step::SetProxyProtocol(name) => {
+                if let Some(have) = observed.target_groups.get(name) {
+                    crate::observe::set_attribute(api, &have.arn, true, wanted.proxy_protocol)
+                        .await?;
+                }
+            }
+            Step::SetCrossZone => {
+                if let Some((arn, _)) = &observed.balancer {
+                    crate::observe::set_attribute(
+                        api,
+                        arn,
+                        false,
+                        wanted.cross_zone.unwrap_or(false),
+                    )
+                    .await?;
+                }
+            }
             Step::Register(name, ids) => {
                 if let (Some(tg), Some(have)) = (
                     wanted.target_groups.get(name),

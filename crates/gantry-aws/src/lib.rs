@@ -206,7 +206,7 @@ impl AwsProvider {
 
     async fn plan_l4(&self, owner: &Owner, spec: &L4Spec) -> Result<Plan, ProviderError> {
         let wanted = nlb::wanted(owner, &self.class, spec)?;
-        let snap = observe::snapshot(
+        let mut snap = observe::snapshot(
             &self.api,
             owner,
             &self.class,
@@ -214,6 +214,7 @@ impl AwsProvider {
             wanted.target_groups.keys(),
         )
         .await?;
+        observe::nlb_attributes(&self.api, &mut snap.observed, wanted.cross_zone.is_some()).await?;
         let steps = nlb::diff(&wanted, &snap.observed);
         Ok(Plan {
             changes: steps
@@ -229,7 +230,7 @@ impl AwsProvider {
         spec: &L4Spec,
     ) -> Result<ObservedStatus, ProviderError> {
         let wanted = nlb::wanted(owner, &self.class, spec)?;
-        let snap = observe::snapshot(
+        let mut snap = observe::snapshot(
             &self.api,
             owner,
             &self.class,
@@ -237,6 +238,7 @@ impl AwsProvider {
             wanted.target_groups.keys(),
         )
         .await?;
+        observe::nlb_attributes(&self.api, &mut snap.observed, wanted.cross_zone.is_some()).await?;
         let steps = nlb::diff(&wanted, &snap.observed);
         let scheme = self.scheme(spec.options.scheme);
         let subnets = if snap.balancer.is_none() {

@@ -112,6 +112,10 @@ pub struct Wanted {
     pub listeners: BTreeMap<u16, WantedListener>,
     /// Instance ids that should be targets of every target group.
     pub instances: BTreeSet<String>,
+    /// Cross-zone load balancing, when the Service asks for a value.
+    pub cross_zone: Option<bool>,
+    /// PROXY protocol v2 towards the targets.
+    pub proxy_protocol: bool,
 }
 
 /// Turn a Service's L4 spec into the NLB it needs.
@@ -193,6 +197,8 @@ pub fn wanted(owner: &Owner, class: &str, spec: &L4Spec) -> Result<Wanted, Provi
         target_groups,
         listeners,
         instances,
+        cross_zone: spec.options.cross_zone,
+        proxy_protocol: spec.options.proxy_protocol,
     })
 }
 
@@ -232,6 +238,10 @@ pub struct Observed {
     pub target_groups: BTreeMap<String, ObservedTg>,
     /// Listeners by port.
     pub listeners: BTreeMap<u16, ObservedListener>,
+    /// The balancer's cross-zone attribute, when read.
+    pub cross_zone: Option<bool>,
+    /// Each target group's PROXY protocol v2 attribute, when read.
+    pub proxy_protocol: BTreeMap<String, bool>,
 }
 
 /// One write, in the order `ensure` performs them.
@@ -243,6 +253,10 @@ pub enum Step {
     CreateTargetGroup(String),
     /// Change a target group's health check in place.
     ModifyHealth(String),
+    /// Turn PROXY protocol v2 on or off for a target group.
+    SetProxyProtocol(String),
+    /// Turn cross-zone load balancing on or off.
+    SetCrossZone,
     /// Register instances (at the group's node port) in a target group.
     Register(String, Vec<String>),
     /// Deregister targets from a target group.
@@ -301,6 +315,17 @@ pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<Step> {
             }
         }
     }
+    for name in wanted.target_groups.keys() {
+        let have = observed.proxy_protocol.get(name).copied().unwrap_or(false);
+        if have != wanted.proxy_protocol {
+            steps.push(Step::SetProxyProtocol(name.clone()));
+        }
+    }
+    if let Some(want) = wanted.cross_zone
+        && observed.cross_zone.unwrap_or(false) != want
+    {
+        steps.push(Step::SetCrossZone);
+    }
     steps.extend(registers);
     steps.extend(deregisters);
     let tg_arn = |name: &str| observed.target_groups.get(name).map(|t| t.arn.as_str());
@@ -327,6 +352,10 @@ pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<Step> {
         }
     }
     steps
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }
 
 /// Describe a step for `plan`.
@@ -364,6 +393,18 @@ pub fn describe(step: &Step, wanted: &Wanted, observed: &Observed) -> Change {
             "target-group",
             n.clone(),
             "health check".into(),
+        ),
+        Step::SetProxyProtocol(n) => change(
+            Action::Update,
+            "target-group",
+            n.clone(),
+            format!("proxy protocol v2 {}", on_off(wanted.proxy_protocol)),
+        ),
+        Step::SetCrossZone => change(
+            Action::Update,
+            "load-balancer",
+            wanted.name.clone(),
+            format!("cross-zone {}", on_off(wanted.cross_zone.unwrap_or(false))),
         ),
         Step::Register(n, ids) => change(
             Action::Update,

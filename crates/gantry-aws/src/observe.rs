@@ -285,3 +285,98 @@ pub(crate) async fn snapshot(
         balancer: lb,
     })
 }
+
+/// Attribute keys of NLBs and their target groups.
+const CROSS_ZONE: &str = "load_balancing.cross_zone.enabled";
+const PROXY_V2: &str = "proxy_protocol_v2.enabled";
+
+/// Read the NLB attributes Gantry manages: PROXY protocol v2 of every
+/// target group, and cross-zone of the balancer when `cross_zone` is asked.
+pub(crate) async fn nlb_attributes(
+    api: &Api,
+    observed: &mut crate::nlb::Observed,
+    cross_zone: bool,
+) -> Result<(), ProviderError> {
+    if cross_zone && let Some((arn, _)) = &observed.balancer {
+        let out = api
+            .call(
+                "DescribeLoadBalancerAttributes",
+                Budget::General,
+                api.elb
+                    .describe_load_balancer_attributes()
+                    .load_balancer_arn(arn)
+                    .send(),
+            )
+            .await?;
+        observed.cross_zone = out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some(CROSS_ZONE))
+            .map(|a| a.value() == Some("true"));
+    }
+    let groups: Vec<(String, String)> = observed
+        .target_groups
+        .iter()
+        .map(|(n, t)| (n.clone(), t.arn.clone()))
+        .collect();
+    for (name, arn) in groups {
+        let out = api
+            .call(
+                "DescribeTargetGroupAttributes",
+                Budget::General,
+                api.elb
+                    .describe_target_group_attributes()
+                    .target_group_arn(&arn)
+                    .send(),
+            )
+            .await?;
+        let on = out
+            .attributes()
+            .iter()
+            .any(|a| a.key() == Some(PROXY_V2) && a.value() == Some("true"));
+        observed.proxy_protocol.insert(name, on);
+    }
+    Ok(())
+}
+
+/// Set one attribute of a balancer (`target_group` false) or target group.
+pub(crate) async fn set_attribute(
+    api: &Api,
+    arn: &str,
+    target_group: bool,
+    on: bool,
+) -> Result<(), ProviderError> {
+    let value = if on { "true" } else { "false" };
+    if target_group {
+        let attr = aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+            .key(PROXY_V2)
+            .value(value)
+            .build();
+        api.call(
+            "ModifyTargetGroupAttributes",
+            Budget::General,
+            api.elb
+                .modify_target_group_attributes()
+                .target_group_arn(arn)
+                .attributes(attr)
+                .send(),
+        )
+        .await?;
+    } else {
+        let attr = aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+            .key(CROSS_ZONE)
+            .value(value)
+            .build();
+        api.call(
+            "ModifyLoadBalancerAttributes",
+            Budget::General,
+            api.elb
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .attributes(attr)
+                .send(),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -474,3 +474,118 @@ async fn health_check_changes_in_place() {
     p.ensure(&desired).await.expect("resync");
     assert_eq!(writes(&p), before);
 }
+
+#[tokio::test]
+async fn proxy_protocol_and_cross_zone_are_attributes_kept_in_step() {
+    let w = World::new(1).await;
+    let p = w.provider().await;
+    let o = owner("pp", "uid-7");
+    let mut desired = service(&o, &[(80, Protocol::Tcp, 30080)], w.nodes(&[0, 1]));
+    let set = |d: &mut gantry_model::DesiredLoadBalancer, proxy: bool, cross: Option<bool>| {
+        if let gantry_model::desired::LoadBalancerSpec::L4(spec) = &mut d.spec {
+            spec.options.proxy_protocol = proxy;
+            spec.options.cross_zone = cross;
+        }
+    };
+    set(&mut desired, true, Some(true));
+    p.ensure(&desired).await.expect("ensure");
+    let lb_arn = w
+        .elb
+        .describe_load_balancers()
+        .names(p.balancer_name(&o))
+        .send()
+        .await
+        .expect("lb")
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_string();
+    let s = shape(&w, &o, &p.balancer_name(&o)).await;
+    let tg_name = s.listeners.iter().next().expect("listener").2.clone();
+    let tg_arn = w
+        .elb
+        .describe_target_groups()
+        .names(&tg_name)
+        .send()
+        .await
+        .expect("tg")
+        .target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_string();
+    let attrs = |lb: bool| {
+        let w = &w;
+        let (lb_arn, tg_arn) = (lb_arn.clone(), tg_arn.clone());
+        async move {
+            let pairs: Vec<(String, String)> = if lb {
+                w.elb
+                    .describe_load_balancer_attributes()
+                    .load_balancer_arn(lb_arn)
+                    .send()
+                    .await
+                    .expect("lb attrs")
+                    .attributes()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.key().unwrap_or_default().into(),
+                            a.value().unwrap_or_default().into(),
+                        )
+                    })
+                    .collect()
+            } else {
+                w.elb
+                    .describe_target_group_attributes()
+                    .target_group_arn(tg_arn)
+                    .send()
+                    .await
+                    .expect("tg attrs")
+                    .attributes()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.key().unwrap_or_default().into(),
+                            a.value().unwrap_or_default().into(),
+                        )
+                    })
+                    .collect()
+            };
+            pairs.into_iter().collect::<BTreeMap<String, String>>()
+        }
+    };
+    assert_eq!(
+        attrs(true)
+            .await
+            .get("load_balancing.cross_zone.enabled")
+            .map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        attrs(false)
+            .await
+            .get("proxy_protocol_v2.enabled")
+            .map(String::as_str),
+        Some("true")
+    );
+    let before = writes(&p);
+    p.ensure(&desired).await.expect("resync");
+    assert_eq!(writes(&p), before, "a no-op resync writes nothing");
+
+    // PROXY protocol off again: one attribute write.
+    set(&mut desired, false, Some(true));
+    let mark = p.calls().lock().order().len();
+    p.ensure(&desired).await.expect("proxy off");
+    let written: Vec<&str> = p.calls().lock().order()[mark..]
+        .iter()
+        .copied()
+        .filter(|op| !gantry_aws::is_read(op))
+        .collect();
+    assert_eq!(written, ["ModifyTargetGroupAttributes"]);
+    assert_eq!(
+        attrs(false)
+            .await
+            .get("proxy_protocol_v2.enabled")
+            .map(String::as_str),
+        Some("false")
+    );
+}
