@@ -1,6 +1,6 @@
-//! Field checks every collection shares: label format, description
-//! length, and that a regional backend service only uses instance groups
-//! of its own region.
+//! Field checks on inserts and changes: label format, description
+//! length, firewall ranges, protocols, ports and priority, and that a
+//! regional backend service only uses instance groups of its own region.
 
 use serde_json::Value;
 
@@ -75,8 +75,82 @@ pub fn common(scope: &str, collection: &str, body: &Resource) -> Result<(), ApiE
             "Must be at most 2048 characters long.",
         ));
     }
-    if collection == "backendServices" {
-        check_backend_regions(scope, body)?;
+    match collection {
+        "backendServices" => check_backend_regions(scope, body)?,
+        "firewalls" => check_firewall(body)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A CIDR range or a bare address, IPv4 or IPv6.
+fn cidr_ok(text: &str) -> bool {
+    let (address, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let Ok(address) = address.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|b| b <= max))
+}
+
+/// A port (`80`) or port range (`30000-32767`) within 1..=65535.
+fn port_ok(text: &str) -> bool {
+    let parse = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0);
+    match text.split_once('-') {
+        Some((lo, hi)) => matches!((parse(lo), parse(hi)), (Some(lo), Some(hi)) if lo <= hi),
+        None => parse(text).is_some(),
+    }
+}
+
+/// Source and destination ranges are CIDRs, rules name a protocol and
+/// valid ports, priority is 0..=65535.
+fn check_firewall(body: &Resource) -> Result<(), ApiError> {
+    for field in ["sourceRanges", "destinationRanges"] {
+        let ranges = body.get(field).and_then(Value::as_array);
+        for (i, range) in ranges.into_iter().flatten().enumerate() {
+            let text = range.as_str().unwrap_or("");
+            if !cidr_ok(text) {
+                return Err(ApiError::invalid_field(
+                    &format!("resource.{field}[{i}]"),
+                    text,
+                    "Must be a CIDR address range that is contained in the address space.",
+                ));
+            }
+        }
+    }
+    for field in ["allowed", "denied"] {
+        let rules = body.get(field).and_then(Value::as_array);
+        for (i, rule) in rules.into_iter().flatten().enumerate() {
+            let protocol = rule.get("IPProtocol").and_then(Value::as_str).unwrap_or("");
+            if protocol.is_empty() {
+                return Err(ApiError::required(&format!(
+                    "resource.{field}[{i}].IPProtocol"
+                )));
+            }
+            let ports = rule.get("ports").and_then(Value::as_array);
+            for (j, port) in ports.into_iter().flatten().enumerate() {
+                let text = port.as_str().unwrap_or("");
+                if !port_ok(text) {
+                    return Err(ApiError::invalid_field(
+                        &format!("resource.{field}[{i}].ports[{j}]"),
+                        text,
+                        "Must be a port number or a port range within 1-65535.",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(priority) = body.get("priority")
+        && priority.as_u64().is_none_or(|p| p > 65535)
+    {
+        return Err(ApiError::invalid_field(
+            "resource.priority",
+            &priority.to_string(),
+            "Must be between 0 and 65535.",
+        ));
     }
     Ok(())
 }
@@ -119,5 +193,21 @@ mod tests {
         assert!(check_labels(Some(&json!({"k": "a.b"}))).is_err());
         assert!(check_labels(Some(&json!({"k": "a".repeat(64)}))).is_err());
         assert!(check_labels(Some(&json!({"k": 1}))).is_err());
+    }
+
+    #[test]
+    fn firewall_rules() {
+        let check = |v: serde_json::Value| check_firewall(v.as_object().expect("object"));
+        assert!(
+            check(json!({"sourceRanges": ["10.0.0.0/8", "::/0", "1.2.3.4"],
+            "allowed": [{"IPProtocol": "tcp", "ports": ["80", "30000-32767"]}], "priority": 1000}))
+            .is_ok()
+        );
+        assert!(check(json!({"sourceRanges": ["10.0.0.0/33"]})).is_err());
+        assert!(check(json!({"sourceRanges": ["10.0.0/8"]})).is_err());
+        assert!(check(json!({"allowed": [{"IPProtocol": "tcp", "ports": ["0"]}]})).is_err());
+        assert!(check(json!({"allowed": [{"IPProtocol": "tcp", "ports": ["90-80"]}]})).is_err());
+        assert!(check(json!({"allowed": [{"ports": ["80"]}]})).is_err());
+        assert!(check(json!({"priority": 70000})).is_err());
     }
 }
