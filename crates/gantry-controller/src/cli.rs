@@ -67,6 +67,9 @@ pub struct ControllerArgs {
     /// How often orphaned balancers are collected.
     #[arg(long, env = "GANTRY_GC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub gc_interval: Duration,
+    /// Most reconciles of one kind (Service, Ingress) running at once.
+    #[arg(long, env = "GANTRY_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
     /// Limit for every provider call.
     #[arg(long, env = "GANTRY_PROVIDER_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub provider_timeout: Duration,

@@ -42,6 +42,10 @@ pub struct ControllerConfig {
     pub backoff: BackoffConfig,
     /// `None` disables leader election (single replica, tests).
     pub leader: Option<crate::leader::LeaderConfig>,
+    /// Most reconciles of one kind running at once. Bounded so that a burst
+    /// (a node joining re-triggers every balancer) neither opens hundreds of
+    /// API connections nor queues provider calls past their deadlines.
+    pub concurrency: u16,
 }
 
 impl Default for ControllerConfig {
@@ -57,6 +61,7 @@ impl Default for ControllerConfig {
             provider_timeout: Duration::from_secs(60),
             backoff: BackoffConfig::default(),
             leader: None,
+            concurrency: 16,
         }
     }
 }

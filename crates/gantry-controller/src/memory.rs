@@ -13,14 +13,16 @@ use std::{
     time::Instant,
 };
 
-use gantry_model::{DesiredLoadBalancer, ObservedStatus};
+use gantry_model::ObservedStatus;
 use parking_lot::Mutex;
 
 /// A desired state the provider confirmed, and what it reported.
 #[derive(Clone, Debug)]
 pub struct Ensured {
-    /// The desired state passed to `ensure`.
-    pub desired: DesiredLoadBalancer,
+    /// Fingerprint of the desired state passed to `ensure` (a hash, not a
+    /// copy: with many nodes a desired state is kilobytes, times every
+    /// balancer).
+    pub fingerprint: u64,
     /// What `ensure` reported.
     pub observed: ObservedStatus,
     /// When the provider last confirmed it (ensure or an empty plan).

@@ -241,8 +241,9 @@ async fn ensure_cached<K: Target>(
     desired: &DesiredLoadBalancer,
 ) -> Result<ObservedStatus> {
     let uid = &desired.owner.uid;
+    let print = fingerprint(desired);
     if let Some(cached) = ctx.memory.ensured(uid, class)
-        && cached.desired == *desired
+        && cached.fingerprint == print
     {
         if cached.confirmed_at.elapsed() < ctx.config.resync.mul_f64(0.9) {
             return Ok(cached.observed);
@@ -263,7 +264,6 @@ async fn ensure_cached<K: Target>(
         tracing::info!(changes = plan.changes.len(), "Drift detected; re-ensuring");
     }
 
-    let print = fingerprint(desired);
     // A permanent rejection of this very state is not retried on every
     // resync or on the watch event of our own status write.
     if let Some(f) = ctx.memory.failed(uid, class)
@@ -324,7 +324,7 @@ async fn ensure_cached<K: Target>(
             uid,
             class,
             Ensured {
-                desired: desired.clone(),
+                fingerprint: print,
                 observed: observed.clone(),
                 confirmed_at: Instant::now(),
             },

@@ -204,6 +204,7 @@ fn controller<K: Target>(
         futures::stream::pending::<Result<K, watcher::Error>>(),
         store.clone(),
     )
+    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency))
     .reconcile_on(rx)
     .graceful_shutdown_on(shutdown.map(|_| ()))
     .run(reconcile::<K>, error_policy::<K>, Arc::clone(ctx))

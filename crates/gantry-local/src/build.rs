@@ -262,14 +262,19 @@ pub(crate) fn observed(obj: &LocalLoadBalancer) -> ObservedStatus {
 }
 
 fn is_ready(obj: &LocalLoadBalancer) -> bool {
-    // A status for an older generation describes a spec the datapath no
-    // longer has to serve; it says nothing about the current one.
+    // A datapath that reported the current generation serves it. One that
+    // reported an older generation still serves the same addresses while it
+    // applies the new one (other backends, say), so it counts too; if the
+    // addresses changed, an older report says nothing about the new ones.
     let generation = obj.metadata.generation.unwrap_or(0);
-    !obj.spec.addresses.is_empty()
+    let addresses = &obj.spec.addresses;
+    !addresses.is_empty()
         && obj.status.as_ref().is_some_and(|s| {
-            s.nodes
-                .values()
-                .any(|n| n.ready && n.observed_generation >= generation)
+            s.nodes.values().any(|n| {
+                n.ready
+                    && (n.observed_generation >= generation
+                        || (!n.addresses.is_empty() && n.addresses == *addresses))
+            })
         })
 }
 

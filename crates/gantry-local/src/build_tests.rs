@@ -217,19 +217,31 @@ fn ready_needs_the_current_generation() {
     d.spec.addresses = vec!["192.0.2.7".parse().expect("ip")];
     let mut obj = LocalLoadBalancer::new("x", d.spec);
     obj.metadata.generation = Some(2);
-    let status = |generation, ready| LocalLoadBalancerStatus {
+    let served = |generation, ready, addresses: &[&str]| LocalLoadBalancerStatus {
         nodes: BTreeMap::from([(
             "n1".to_string(),
             LocalNodeStatus {
                 observed_generation: generation,
                 ready,
                 message: None,
+                addresses: addresses.iter().map(|a| a.parse().expect("ip")).collect(),
             },
         )]),
     };
+    let status = |generation, ready| served(generation, ready, &[]);
     assert!(!observed(&obj).ready, "no status");
     obj.status = Some(status(1, true));
     assert!(!observed(&obj).ready, "stale generation");
+    obj.status = Some(served(1, true, &["192.0.2.7"]));
+    assert!(
+        observed(&obj).ready,
+        "an older generation serving the same address keeps serving during a reload"
+    );
+    obj.status = Some(served(1, true, &["192.0.2.8"]));
+    assert!(
+        !observed(&obj).ready,
+        "an older generation on another address"
+    );
     obj.status = Some(status(2, false));
     assert!(!observed(&obj).ready, "not ready");
     obj.status = Some(status(2, true));

@@ -224,6 +224,12 @@ pub struct LocalNodeStatus {
     /// Why not, when not ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The spec addresses this instance serves at `observed_generation`.
+    /// While a newer generation is being applied, a balancer whose addresses
+    /// did not change keeps serving, so it stays ready (a node joining the
+    /// backends must not look like an outage).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpAddr>,
 }
 
 #[cfg(test)]

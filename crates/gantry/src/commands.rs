@@ -85,6 +85,7 @@ pub async fn controller(args: ControllerArgs) -> Result<(), Error> {
         resync: args.resync,
         gc_interval: args.gc_interval,
         provider_timeout: args.provider_timeout,
+        concurrency: args.concurrency,
         leader: args
             .leader_elect
             .then(|| LeaderConfig::new(args.lease_name, args.lease_namespace, identity)),

@@ -46,10 +46,18 @@ impl StatusReporter {
             let Some(obj) = objects.get(name) else {
                 continue;
             };
+            // The addresses served at the reported generation, so the
+            // provider can tell a balancer keeps serving during a reload.
+            let addresses = if r.ready && obj.metadata.generation == Some(r.generation) {
+                obj.spec.addresses.clone()
+            } else {
+                Vec::new()
+            };
             let want = LocalNodeStatus {
                 observed_generation: r.generation,
                 ready: r.ready,
                 message: r.message.clone(),
+                addresses,
             };
             let uid = obj.metadata.uid.clone();
             let shown = obj.status.as_ref().and_then(|s| s.nodes.get(&self.node));

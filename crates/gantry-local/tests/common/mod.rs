@@ -137,6 +137,7 @@ impl Env {
                     observed_generation: generation,
                     ready,
                     message: None,
+                    addresses: Vec::new(),
                 },
             )]
             .into(),
