@@ -1,10 +1,9 @@
-//! An emulator of the Compute Engine v1 REST API, faithful to the paths,
-//! JSON shapes, Operations and error bodies the real service (and the
-//! `google-cloud-compute-v1` client) uses, for the resources a
-//! load-balancer provider touches: addresses, forwarding rules, target
-//! pools, backend services, health checks, unmanaged instance groups,
-//! firewalls, URL maps, target HTTP(S) proxies, SSL certificates,
-//! instances, zones and regions.
+//! An emulator of the Compute Engine v1 REST API, following the paths,
+//! JSON shapes, Operations and error bodies of the real service, for the
+//! resources a load-balancer provider touches: addresses, forwarding
+//! rules, target pools, backend services, health checks, unmanaged
+//! instance groups, firewalls, URL maps, target HTTP(S) proxies, SSL
+//! certificates, instances, zones and regions.
 //!
 //! Start it in-process with [`GceSim::start`] or run the `gce-sim` binary;
 //! point a client at [`GceSim::url`] and inject failures through
