@@ -57,6 +57,8 @@ pub async fn handle(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
+        // HTTP/2 carries the authority in the URI instead of a Host header.
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_else(|| shared.address.clone());
     let base = format!("http://{host}/compute/v1/");
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
