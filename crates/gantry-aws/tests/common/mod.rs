@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod inspect;
+
 use std::{
     net::{Ipv4Addr, TcpListener, TcpStream},
     path::PathBuf,
