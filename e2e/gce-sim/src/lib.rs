@@ -104,6 +104,11 @@ impl GceSim {
         self.shared.calls()
     }
 
+    /// Empties the request log, e.g. before counting the calls of one step.
+    pub fn clear_calls(&self) {
+        self.shared.calls.lock().clear();
+    }
+
     /// Every stored resource as clients see it.
     pub fn resources(&self) -> Vec<Value> {
         self.shared.snapshot()

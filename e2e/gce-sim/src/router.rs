@@ -442,7 +442,7 @@ async fn operation_call(
 
 /// The `/_sim/` control endpoints: `faults` (GET, POST one rule or a
 /// list, DELETE), `resources` (GET everything stored) and `calls` (GET the
-/// request log).
+/// request log, DELETE to start counting afresh).
 fn control(shared: &Shared, method: &Method, rest: &str, body: &[u8]) -> Reply {
     match (method, rest.trim_end_matches('/')) {
         (&Method::GET, "faults") => json_reply(200, &json!(shared.faults.pending())),
@@ -463,6 +463,10 @@ fn control(shared: &Shared, method: &Method, rest: &str, body: &[u8]) -> Reply {
         }
         (&Method::GET, "resources") => json_reply(200, &json!(shared.snapshot())),
         (&Method::GET, "calls") => json_reply(200, &json!(shared.calls())),
+        (&Method::DELETE, "calls") => {
+            shared.calls.lock().clear();
+            json_reply(200, &json!([]))
+        }
         _ => error_reply(&ApiError::not_found(&format!("_sim/{rest}"))),
     }
 }

@@ -233,6 +233,17 @@ async fn faults_from_the_endpoint_add_latency_and_failures() {
     // The call log saw every API call (control calls excluded).
     assert!(sim.calls().iter().all(|c| !c.contains("/_sim/")));
     assert_eq!(sim.calls().len(), 4);
+    assert_eq!(
+        sim.calls()[0],
+        "POST /compute/v1/projects/p1/global/firewalls"
+    );
+    let (status, _) = delete(&sim, "/_sim/calls").await;
+    assert_eq!(status, 200);
+    get(&sim, &api("zones")).await;
+    let (_, calls) = get(&sim, "/_sim/calls").await;
+    assert_eq!(calls, json!(["GET /compute/v1/projects/p1/zones"]));
+    sim.clear_calls();
+    assert!(sim.calls().is_empty());
     sim.shutdown().await;
 }
 
