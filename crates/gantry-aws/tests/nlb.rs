@@ -1,5 +1,6 @@
 //! Services -> NLB against moto: create, no-op resync, port change, node
-//! churn, delete, and a foreign balancer under our name.
+//! churn, delete, a foreign balancer under our name, attributes, and a
+//! restart after a half-done ensure.
 
 mod common;
 
@@ -431,4 +432,89 @@ async fn proxy_protocol_and_cross_zone_are_attributes_kept_in_step() {
             .map(String::as_str),
         Some("false")
     );
+}
+
+#[tokio::test]
+async fn a_restarted_provider_finishes_a_half_done_ensure_without_duplicates() {
+    let w = World::new(1).await;
+    let o = owner("crash", "uid-8");
+    // First run, then undo its last steps by hand: the state a controller
+    // leaves when it dies after creating the balancer and target group but
+    // before registering targets and creating the listener.
+    let first = w.provider().await;
+    first
+        .ensure(&service(&o, &[(80, Protocol::Tcp, 30080)], w.nodes(&[0])))
+        .await
+        .expect("first ensure");
+    let lb_arn = w
+        .elb
+        .describe_load_balancers()
+        .names(first.balancer_name(&o))
+        .send()
+        .await
+        .expect("lb")
+        .load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_string();
+    let listeners = w
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(&lb_arn)
+        .send()
+        .await
+        .expect("listeners");
+    for l in listeners.listeners() {
+        let tg = l.default_actions()[0]
+            .target_group_arn()
+            .expect("tg")
+            .to_string();
+        w.elb
+            .deregister_targets()
+            .target_group_arn(&tg)
+            .targets(
+                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                    .id(&w.instances[0].1)
+                    .port(30080)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("deregister");
+        w.elb
+            .delete_listener()
+            .listener_arn(l.listener_arn().expect("arn"))
+            .send()
+            .await
+            .expect("delete listener");
+    }
+    drop(first);
+
+    // "Restart": a new provider with the real nodes converges.
+    let second = w.provider().await;
+    let desired = service(&o, &[(80, Protocol::Tcp, 30080)], w.nodes(&[0, 1]));
+    second.ensure(&desired).await.expect("ensure after restart");
+    let tagged = tagged_leftovers(&w, &o).await;
+    assert_eq!(
+        tagged
+            .iter()
+            .filter(|a| a.contains(":loadbalancer/"))
+            .count(),
+        1,
+        "exactly one balancer: {tagged:?}"
+    );
+    assert_eq!(
+        tagged
+            .iter()
+            .filter(|a| a.contains(":targetgroup/"))
+            .count(),
+        1,
+        "exactly one target group: {tagged:?}"
+    );
+    let s = shape(&w, &o, &second.balancer_name(&o)).await;
+    let tg = &s.listeners.iter().next().expect("listener").2;
+    assert_eq!(s.targets[tg], targets(&w, &[0, 1], 30080));
+    let before = writes(&second);
+    second.ensure(&desired).await.expect("resync");
+    assert_eq!(writes(&second), before);
 }
