@@ -34,6 +34,7 @@ async fn service_lifecycle_create_noop_ports_nodes_delete() {
     assert_eq!(writes(&p), 0, "plan only reads");
     let status = p.ensure(&desired).await.expect("ensure");
     let host = status.ingress[0].hostname.clone().expect("dns name");
+    assert!(!status.ready, "a balancer just created is still provisioning");
     assert!(!host.is_empty());
     let s = shape(&w, &o, &lb_name).await;
     assert_eq!(s.listeners.len(), 2, "{s:?}");
@@ -52,6 +53,7 @@ async fn service_lifecycle_create_noop_ports_nodes_delete() {
     let again = p.ensure(&desired).await.expect("ensure again");
     assert_eq!(writes(&p), before, "a no-op resync writes nothing");
     assert_eq!(again.ingress[0].hostname.as_deref(), Some(host.as_str()));
+    assert!(again.ready, "active on the next resync");
     assert!(p.plan(&desired).await.expect("plan").is_empty());
 
     // Ports change: 80 moves to node port 30081, 53 goes, 443 arrives.
