@@ -34,7 +34,10 @@ async fn service_lifecycle_create_noop_ports_nodes_delete() {
     assert_eq!(writes(&p), 0, "plan only reads");
     let status = p.ensure(&desired).await.expect("ensure");
     let host = status.ingress[0].hostname.clone().expect("dns name");
-    assert!(!status.ready, "a balancer just created is still provisioning");
+    assert!(
+        !status.ready,
+        "a balancer just created is still provisioning"
+    );
     assert!(!host.is_empty());
     let s = shape(&w, &o, &lb_name).await;
     assert_eq!(s.listeners.len(), 2, "{s:?}");
