@@ -66,8 +66,11 @@ fn build_provider(
                 mode: LocalMode::L2,
                 interface: None,
             };
+            // As the gantry binary's factory does: one address book for the
+            // process, so a new address needs no full list.
             let provider = LocalProvider::new(client.clone(), CLUSTER_ID, CLASS, settings)
-                .map_err(|e| BenchError::Controller(e.to_string()))?;
+                .map_err(|e| BenchError::Controller(e.to_string()))?
+                .with_address_book(&gantry_local::AddressBook::default());
             Ok((Arc::new(provider), None))
         }
         ProviderChoice::Counting => {
