@@ -138,7 +138,10 @@ impl DatapathStandIn {
                         let api = api.clone();
                         let counter = Arc::clone(&counter);
                         tokio::spawn(async move {
-                            if report(&api, &obj.name_any(), generation).await.is_ok() {
+                            if report(&api, &obj.name_any(), generation, &obj.spec.addresses)
+                                .await
+                                .is_ok()
+                            {
                                 counter.fetch_add(1, Ordering::Relaxed);
                             }
                         });
@@ -172,10 +175,18 @@ fn unreported(obj: &LocalLoadBalancer) -> Option<i64> {
     (shown.is_none_or(|g| g < generation)).then_some(generation)
 }
 
-async fn report(api: &Api<LocalLoadBalancer>, name: &str, generation: i64) -> Result<()> {
+async fn report(
+    api: &Api<LocalLoadBalancer>,
+    name: &str,
+    generation: i64,
+    addresses: &[std::net::IpAddr],
+) -> Result<()> {
+    // As the real datapath reports: the generation and the addresses it
+    // serves at that generation.
     let patch = json!({ "status": { "nodes": { DATAPATH_NODE: {
         "observedGeneration": generation,
         "ready": true,
+        "addresses": addresses,
     }}}});
     api.patch_status(
         name,
