@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
-    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, PathPatternConditionConfig, ProtocolEnum,
-    RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, TargetTypeEnum,
+    LoadBalancerTypeEnum, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, RuleCondition, TargetTypeEnum,
 };
 use gantry_model::{
     ProviderError,
-    desired::{Protocol, Scheme},
+    desired::Protocol,
     provider::{IngressPoint, ObservedStatus, PortStatus},
 };
 
@@ -18,16 +18,12 @@ use crate::{
     alb::{self, Default, Wanted},
     alb_diff::{Rules, Step},
     api::Budget,
-    ensure::{Context, delete_listener, delete_target_group, modify_health, move_targets},
+    ensure::{
+        Context, create_balancer, delete_listener, delete_target_group, forward, missing,
+        modify_health, move_targets,
+    },
     nlb::{Observed, ObservedTg},
 };
-
-fn forward(arn: &str) -> Action {
-    Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(arn)
-        .build()
-}
 
 fn default_action(want: &Default, observed: &Observed) -> Result<Action, ProviderError> {
     Ok(match want {
@@ -88,13 +84,6 @@ fn conditions(rule: &alb::WantedRule) -> Vec<RuleCondition> {
     out
 }
 
-fn missing(operation: &'static str, what: &str) -> ProviderError {
-    ProviderError::Rejected {
-        operation,
-        message: format!("the response carries no {what}"),
-    }
-}
-
 /// Run `steps`; returns the balancer's DNS name.
 pub(crate) async fn apply(
     cx: &Context<'_>,
@@ -113,36 +102,10 @@ pub(crate) async fn apply(
     for step in steps {
         match step {
             Step::CreateBalancer => {
-                let op = "CreateLoadBalancer";
-                let out = api
-                    .call(
-                        op,
-                        Budget::General,
-                        api.elb
-                            .create_load_balancer()
-                            .name(&wanted.name)
-                            .r#type(LoadBalancerTypeEnum::Application)
-                            .scheme(match cx.scheme {
-                                Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
-                                Scheme::Internal => LoadBalancerSchemeEnum::Internal,
-                            })
-                            .set_subnets(Some(cx.subnets.clone()))
-                            .set_tags(Some(cx.tags("load-balancer")))
-                            .send(),
-                    )
-                    .await?;
-                let lb = out
-                    .load_balancers()
-                    .first()
-                    .ok_or_else(|| missing(op, "load balancer"))?;
-                let arn = lb
-                    .load_balancer_arn()
-                    .ok_or_else(|| missing(op, "load balancer ARN"))?;
-                vpc_id = lb.vpc_id().map(str::to_string).or(vpc_id);
-                observed.balancer = Some((
-                    arn.to_string(),
-                    lb.dns_name().unwrap_or_default().to_string(),
-                ));
+                let (balancer, vpc) =
+                    create_balancer(cx, &wanted.name, LoadBalancerTypeEnum::Application).await?;
+                vpc_id = vpc.or(vpc_id);
+                observed.balancer = Some(balancer);
             }
             Step::CreateTargetGroup(name) => {
                 let op = "CreateTargetGroup";

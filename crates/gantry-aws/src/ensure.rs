@@ -47,18 +47,62 @@ impl Context<'_> {
     }
 }
 
-fn forward(tg_arn: &str) -> Action {
+/// A forward action to one target group.
+pub(crate) fn forward(tg_arn: &str) -> Action {
     Action::builder()
         .r#type(ActionTypeEnum::Forward)
         .target_group_arn(tg_arn)
         .build()
 }
 
-fn missing(operation: &'static str, what: &str) -> ProviderError {
+/// A response that lacks a field the API promises.
+pub(crate) fn missing(operation: &'static str, what: &str) -> ProviderError {
     ProviderError::Rejected {
         operation,
         message: format!("the response carries no {what}"),
     }
+}
+
+/// Create the balancer `name` of `kind` in the context's subnets and scheme,
+/// tagged as ours; its (ARN, DNS name) and the VPC it landed in.
+pub(crate) async fn create_balancer(
+    cx: &Context<'_>,
+    name: &str,
+    kind: LoadBalancerTypeEnum,
+) -> Result<((String, String), Option<String>), ProviderError> {
+    let op = "CreateLoadBalancer";
+    let api = cx.api;
+    let out = api
+        .call(
+            op,
+            Budget::General,
+            api.elb
+                .create_load_balancer()
+                .name(name)
+                .r#type(kind)
+                .scheme(match cx.scheme {
+                    Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
+                    Scheme::Internal => LoadBalancerSchemeEnum::Internal,
+                })
+                .set_subnets(Some(cx.subnets.clone()))
+                .set_tags(Some(cx.tags("load-balancer")))
+                .send(),
+        )
+        .await?;
+    let lb = out
+        .load_balancers()
+        .first()
+        .ok_or_else(|| missing(op, "load balancer"))?;
+    let arn = lb
+        .load_balancer_arn()
+        .ok_or_else(|| missing(op, "load balancer ARN"))?;
+    Ok((
+        (
+            arn.to_string(),
+            lb.dns_name().unwrap_or_default().to_string(),
+        ),
+        lb.vpc_id().map(str::to_string),
+    ))
 }
 
 /// Run `steps`, updating `observed` as resources appear, and report status.
@@ -73,36 +117,10 @@ pub(crate) async fn apply(
     for step in steps {
         match step {
             Step::CreateBalancer => {
-                let op = "CreateLoadBalancer";
-                let out = api
-                    .call(
-                        op,
-                        Budget::General,
-                        api.elb
-                            .create_load_balancer()
-                            .name(&wanted.name)
-                            .r#type(LoadBalancerTypeEnum::Network)
-                            .scheme(match cx.scheme {
-                                Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
-                                Scheme::Internal => LoadBalancerSchemeEnum::Internal,
-                            })
-                            .set_subnets(Some(cx.subnets.clone()))
-                            .set_tags(Some(cx.tags("load-balancer")))
-                            .send(),
-                    )
-                    .await?;
-                let lb = out
-                    .load_balancers()
-                    .first()
-                    .ok_or_else(|| missing(op, "load balancer"))?;
-                let arn = lb
-                    .load_balancer_arn()
-                    .ok_or_else(|| missing(op, "load balancer ARN"))?;
-                vpc_id = lb.vpc_id().map(str::to_string).or(vpc_id);
-                observed.balancer = Some((
-                    arn.to_string(),
-                    lb.dns_name().unwrap_or_default().to_string(),
-                ));
+                let (balancer, vpc) =
+                    create_balancer(cx, &wanted.name, LoadBalancerTypeEnum::Network).await?;
+                vpc_id = vpc.or(vpc_id);
+                observed.balancer = Some(balancer);
             }
             Step::CreateTargetGroup(name) => {
                 let op = "CreateTargetGroup";
