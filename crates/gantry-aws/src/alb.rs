@@ -208,6 +208,12 @@ pub fn wanted(
     })
 }
 
+/// The security group rules opening every listener of `wanted` to everyone
+/// (an Ingress names no source ranges).
+pub(crate) fn sg_rules(wanted: &Wanted) -> BTreeSet<crate::security_group::Rule> {
+    crate::security_group::rules(wanted.listeners.keys().map(|p| (*p, &["tcp"][..])), &[])
+}
+
 /// A rule as AWS holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedRule {

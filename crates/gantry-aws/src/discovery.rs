@@ -31,14 +31,91 @@ pub fn instance_id(node: &BackendNode) -> Option<&str> {
     (last.starts_with("i-") && last.len() > 2).then_some(last)
 }
 
+/// The one VPC of `subnets` (id, VPC), or a rejection naming `field`.
+fn one_vpc(
+    field: &str,
+    subnets: &BTreeMap<String, String>,
+    class_vpc: Option<&str>,
+) -> Result<String, ProviderError> {
+    let vpcs: std::collections::BTreeSet<&str> = subnets.values().map(String::as_str).collect();
+    let mut it = vpcs.iter();
+    match (it.next(), it.next()) {
+        (Some(vpc), None) => match class_vpc {
+            Some(want) if want != *vpc => Err(ProviderError::Rejected {
+                operation: "Validate",
+                message: format!("{field}: the subnets are in {vpc}, not in spec.aws.vpcId {want}"),
+            }),
+            _ => Ok((*vpc).to_string()),
+        },
+        (Some(_), Some(_)) => Err(ProviderError::Rejected {
+            operation: "Validate",
+            message: format!(
+                "{field}: the subnets span several VPCs ({}); one balancer lives in one VPC",
+                vpcs.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        }),
+        (None, _) => Err(ProviderError::Rejected {
+            operation: "Validate",
+            message: format!("{field}: no subnet"),
+        }),
+    }
+}
+
+/// Check that the subnets `ids` (named by `field`) exist, and find their
+/// one VPC. A subnet EC2 does not know is a permanent error naming it.
+pub(crate) async fn explicit_subnets(
+    api: &Api,
+    field: &str,
+    ids: &[String],
+    class_vpc: Option<&str>,
+) -> Result<String, ProviderError> {
+    let op = "DescribeSubnets";
+    let out = match api
+        .raw(
+            op,
+            Budget::General,
+            api.ec2
+                .describe_subnets()
+                .set_subnet_ids(Some(ids.to_vec()))
+                .send(),
+        )
+        .await?
+    {
+        Ok(out) => out,
+        Err(e) if crate::error::has_code(&e, "InvalidSubnetID.NotFound") => {
+            return Err(ProviderError::Rejected {
+                operation: "Validate",
+                message: format!(
+                    "{field}: {} names a subnet that does not exist",
+                    ids.join(",")
+                ),
+            });
+        }
+        Err(e) => return Err(crate::error::classify(op, e)),
+    };
+    let found: BTreeMap<String, String> = out
+        .subnets()
+        .iter()
+        .filter_map(|s| Some((s.subnet_id()?.to_string(), s.vpc_id()?.to_string())))
+        .collect();
+    if let Some(gone) = ids.iter().find(|id| !found.contains_key(*id)) {
+        return Err(ProviderError::Rejected {
+            operation: "Validate",
+            message: format!("{field}: subnet {gone} does not exist"),
+        });
+    }
+    one_vpc(field, &found, class_vpc)
+}
+
 /// Subnets tagged for `scheme` and this cluster, one per availability zone
-/// (the lowest id in each, so the choice is stable across resyncs).
+/// (the lowest id in each, so the choice is stable across resyncs), and
+/// their VPC.
 pub(crate) async fn discover_subnets(
     api: &Api,
     cluster_id: &str,
     vpc_id: Option<&str>,
     scheme: Scheme,
-) -> Result<Vec<String>, ProviderError> {
+) -> Result<(Vec<String>, String), ProviderError> {
     let role = match scheme {
         Scheme::InternetFacing => ROLE_ELB,
         Scheme::Internal => ROLE_INTERNAL_ELB,
@@ -61,19 +138,23 @@ pub(crate) async fn discover_subnets(
             api.ec2.describe_subnets().set_filters(Some(filters)).send(),
         )
         .await?;
-    let mut by_zone: BTreeMap<String, String> = BTreeMap::new();
+    let mut by_zone: BTreeMap<String, (String, String)> = BTreeMap::new();
     for subnet in out.subnets() {
-        let (Some(id), Some(zone)) = (subnet.subnet_id(), subnet.availability_zone()) else {
+        let (Some(id), Some(zone), Some(vpc)) = (
+            subnet.subnet_id(),
+            subnet.availability_zone(),
+            subnet.vpc_id(),
+        ) else {
             continue;
         };
         by_zone
             .entry(zone.to_string())
             .and_modify(|cur| {
-                if id < cur.as_str() {
-                    *cur = id.to_string();
+                if id < cur.0.as_str() {
+                    *cur = (id.to_string(), vpc.to_string());
                 }
             })
-            .or_insert_with(|| id.to_string());
+            .or_insert_with(|| (id.to_string(), vpc.to_string()));
     }
     if by_zone.is_empty() {
         return Err(ProviderError::Rejected {
@@ -84,7 +165,9 @@ pub(crate) async fn discover_subnets(
             ),
         });
     }
-    Ok(by_zone.into_values().collect())
+    let chosen: BTreeMap<String, String> = by_zone.into_values().collect();
+    let vpc = one_vpc("discovered subnets", &chosen, vpc_id)?;
+    Ok((chosen.into_keys().collect(), vpc))
 }
 
 #[cfg(test)]

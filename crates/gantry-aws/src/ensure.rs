@@ -34,6 +34,8 @@ pub(crate) struct Context<'a> {
     pub(crate) subnets: Vec<String>,
     /// VPC of new target groups when no balancer exists to say it.
     pub(crate) vpc_id: Option<String>,
+    /// Security groups a new balancer is created with.
+    pub(crate) security_groups: Vec<String>,
 }
 
 impl Context<'_> {
@@ -85,6 +87,9 @@ pub(crate) async fn create_balancer(
                     Scheme::Internal => LoadBalancerSchemeEnum::Internal,
                 })
                 .set_subnets(Some(cx.subnets.clone()))
+                .set_security_groups(
+                    (!cx.security_groups.is_empty()).then(|| cx.security_groups.clone()),
+                )
                 .set_tags(Some(cx.tags("load-balancer")))
                 .send(),
         )

@@ -47,7 +47,13 @@ const THROTTLING_CODES: &[&str] = &[
 
 /// Error codes that say "not yet": a dependency is still being torn down or
 /// a resource is still settling, so the same call will succeed later.
-const NOT_YET_CODES: &[&str] = &["ResourceInUse", "OperationNotPermitted"];
+/// `DependencyViolation` is EC2's: a security group still held by the
+/// network interfaces of a balancer being deleted.
+const NOT_YET_CODES: &[&str] = &[
+    "ResourceInUse",
+    "OperationNotPermitted",
+    "DependencyViolation",
+];
 
 /// Classify an SDK error: throttling, 5xx, dispatch failures and SDK
 /// timeouts are transient; every other service error is a rejection that

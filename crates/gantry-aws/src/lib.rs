@@ -6,7 +6,9 @@
 //! nodes' EC2 instances as targets at the node port, and one listener per
 //! port. An Ingress becomes an Application Load Balancer: one target group
 //! per backend Service port, listeners on 80 and (with a certificate) 443,
-//! and one rule per host and path in Ingress order. Importing an Ingress's
+//! and one rule per host and path in Ingress order. Each balancer has its
+//! own security group opening its listener ports to the source ranges
+//! (`loadBalancerSourceRanges`, or everyone). Importing an Ingress's
 //! TLS Secrets into ACM is not built yet: HTTPS needs an ACM certificate ARN
 //! from the class or an annotation.
 //!
@@ -30,9 +32,10 @@ mod ensure;
 mod error;
 pub mod nlb;
 mod observe;
+mod security_group;
 mod teardown;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, ConfigLoader, Region};
@@ -41,7 +44,7 @@ use gantry_model::{
     ProviderKind,
     class::AwsSettings,
     desired::{L4Spec, L7Spec, LoadBalancerSpec, Scheme},
-    provider::DeleteOutcome,
+    provider::{Change, DeleteOutcome},
 };
 use parking_lot::Mutex;
 
@@ -165,21 +168,80 @@ impl AwsProvider {
         Ok(())
     }
 
-    /// Subnets for a new balancer: the object's own, the class's, or discovered.
-    async fn subnets(&self, own: &[String], scheme: Scheme) -> Result<Vec<String>, ProviderError> {
-        if !own.is_empty() {
-            return Ok(own.to_vec());
+    /// Subnets for a new balancer (the object's own, the class's, or
+    /// discovered) and their VPC. Named subnets are checked to exist.
+    async fn placement(
+        &self,
+        own: &[String],
+        scheme: Scheme,
+    ) -> Result<(Vec<String>, String), ProviderError> {
+        let class_vpc = self.settings.vpc_id.as_deref();
+        for (field, ids) in [
+            (gantry_model::annotations::SUBNETS, own),
+            ("spec.aws.subnets", &self.settings.subnets[..]),
+        ] {
+            if !ids.is_empty() {
+                let vpc = discovery::explicit_subnets(&self.api, field, ids, class_vpc).await?;
+                return Ok((ids.to_vec(), vpc));
+            }
         }
-        if !self.settings.subnets.is_empty() {
-            return Ok(self.settings.subnets.clone());
+        discovery::discover_subnets(&self.api, &self.cluster_id, class_vpc, scheme).await
+    }
+
+    /// Where the balancer lives (an existing one's VPC, or new subnets),
+    /// with its security group made to hold `rules`: the context to create
+    /// and change resources with.
+    async fn prepare<'a>(
+        &'a self,
+        owner: &'a Owner,
+        scheme: Scheme,
+        own_subnets: &[String],
+        balancer: Option<&aws_sdk_elasticloadbalancingv2::types::LoadBalancer>,
+        rules: &BTreeSet<security_group::Rule>,
+    ) -> Result<(Context<'a>, String), ProviderError> {
+        let (subnets, vpc) = match balancer.and_then(|lb| lb.vpc_id()) {
+            Some(vpc) => (Vec::new(), vpc.to_string()),
+            None => self.placement(own_subnets, scheme).await?,
+        };
+        let mut cx = self.context(owner, scheme, subnets);
+        let name = security_group::name(owner, &self.class);
+        let observed = security_group::find(&self.api, owner, &self.class, &name, &vpc).await?;
+        let sg = security_group::ensure(&cx, &name, &vpc, rules, observed).await?;
+        cx.security_groups = vec![sg];
+        Ok((cx, vpc))
+    }
+
+    /// An existing balancer's security groups made to be exactly `cx`'s.
+    async fn attach(
+        &self,
+        cx: &Context<'_>,
+        balancer: Option<&aws_sdk_elasticloadbalancingv2::types::LoadBalancer>,
+    ) -> Result<(), ProviderError> {
+        if let Some(lb) = balancer
+            && let Some(arn) = lb.load_balancer_arn()
+        {
+            security_group::attach(&self.api, arn, lb.security_groups(), &cx.security_groups)
+                .await?;
         }
-        discovery::discover_subnets(
-            &self.api,
-            &self.cluster_id,
-            self.settings.vpc_id.as_deref(),
-            scheme,
-        )
-        .await
+        Ok(())
+    }
+
+    /// What `plan` reports for the security group.
+    async fn plan_security_group(
+        &self,
+        owner: &Owner,
+        balancer: Option<&aws_sdk_elasticloadbalancingv2::types::LoadBalancer>,
+        rules: &BTreeSet<security_group::Rule>,
+    ) -> Result<Vec<Change>, ProviderError> {
+        let name = security_group::name(owner, &self.class);
+        let vpc = balancer
+            .and_then(|lb| lb.vpc_id().map(str::to_string))
+            .or_else(|| self.settings.vpc_id.clone());
+        let observed = match vpc {
+            Some(vpc) => security_group::find(&self.api, owner, &self.class, &name, &vpc).await?,
+            None => None,
+        };
+        Ok(security_group::describe(&name, rules, observed.as_ref()))
     }
 
     fn context<'a>(
@@ -196,6 +258,7 @@ impl AwsProvider {
             scheme,
             subnets,
             vpc_id: self.settings.vpc_id.clone(),
+            security_groups: Vec::new(),
         }
     }
 
@@ -216,12 +279,16 @@ impl AwsProvider {
         .await?;
         observe::nlb_attributes(&self.api, &mut snap.observed, wanted.cross_zone.is_some()).await?;
         let steps = nlb::diff(&wanted, &snap.observed);
-        Ok(Plan {
-            changes: steps
+        let rules = nlb::sg_rules(&wanted, &spec.source_ranges);
+        let mut changes = self
+            .plan_security_group(owner, snap.balancer.as_ref(), &rules)
+            .await?;
+        changes.extend(
+            steps
                 .iter()
-                .map(|s| nlb::describe(s, &wanted, &snap.observed))
-                .collect(),
-        })
+                .map(|s| nlb::describe(s, &wanted, &snap.observed)),
+        );
+        Ok(Plan { changes })
     }
 
     async fn ensure_l4(
@@ -241,17 +308,18 @@ impl AwsProvider {
         observe::nlb_attributes(&self.api, &mut snap.observed, wanted.cross_zone.is_some()).await?;
         let steps = nlb::diff(&wanted, &snap.observed);
         let scheme = self.scheme(spec.options.scheme);
-        let subnets = if snap.balancer.is_none() {
-            self.subnets(&spec.options.subnets, scheme).await?
-        } else {
-            Vec::new()
-        };
-        let cx = self.context(owner, scheme, subnets);
-        let vpc = snap
-            .balancer
-            .as_ref()
-            .and_then(|lb| lb.vpc_id().map(str::to_string));
-        let (_, dns) = ensure::apply(&cx, &wanted, snap.observed, &steps, vpc).await?;
+        let rules = nlb::sg_rules(&wanted, &spec.source_ranges);
+        let (cx, vpc) = self
+            .prepare(
+                owner,
+                scheme,
+                &spec.options.subnets,
+                snap.balancer.as_ref(),
+                &rules,
+            )
+            .await?;
+        let (_, dns) = ensure::apply(&cx, &wanted, snap.observed, &steps, Some(vpc)).await?;
+        self.attach(&cx, snap.balancer.as_ref()).await?;
         // A balancer just created is still provisioning; a later resync
         // sees it active.
         let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
@@ -284,12 +352,16 @@ impl AwsProvider {
 
     async fn plan_l7(&self, owner: &Owner, spec: &L7Spec) -> Result<Plan, ProviderError> {
         let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
-        Ok(Plan {
-            changes: alb_diff::diff(&wanted, &snap.observed, &rules)
+        let sg_rules = alb::sg_rules(&wanted);
+        let mut changes = self
+            .plan_security_group(owner, snap.balancer.as_ref(), &sg_rules)
+            .await?;
+        changes.extend(
+            alb_diff::diff(&wanted, &snap.observed, &rules)
                 .iter()
-                .map(|s| alb_diff::describe(s, &wanted))
-                .collect(),
-        })
+                .map(|s| alb_diff::describe(s, &wanted)),
+        );
+        Ok(Plan { changes })
     }
 
     async fn ensure_l7(
@@ -300,17 +372,12 @@ impl AwsProvider {
         let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
         let steps = alb_diff::diff(&wanted, &snap.observed, &rules);
         let scheme = self.scheme(spec.options.scheme);
-        let subnets = if snap.balancer.is_none() {
-            self.subnets(&[], scheme).await?
-        } else {
-            Vec::new()
-        };
-        let cx = self.context(owner, scheme, subnets);
-        let vpc = snap
-            .balancer
-            .as_ref()
-            .and_then(|lb| lb.vpc_id().map(str::to_string));
-        let dns = alb_apply::apply(&cx, &wanted, snap.observed, &rules, &steps, vpc).await?;
+        let sg_rules = alb::sg_rules(&wanted);
+        let (cx, vpc) = self
+            .prepare(owner, scheme, &[], snap.balancer.as_ref(), &sg_rules)
+            .await?;
+        let dns = alb_apply::apply(&cx, &wanted, snap.observed, &rules, &steps, Some(vpc)).await?;
+        self.attach(&cx, snap.balancer.as_ref()).await?;
         let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
         Ok(alb_apply::status(&wanted, dns, ready))
     }

@@ -40,6 +40,15 @@ impl NlbProtocol {
         }
     }
 
+    /// The security group protocols a listener of this protocol needs.
+    pub fn sg_protocols(self) -> &'static [&'static str] {
+        match self {
+            Self::Tcp => &["tcp"],
+            Self::Udp => &["udp"],
+            Self::TcpUdp => &["tcp", "udp"],
+        }
+    }
+
     fn role(self) -> &'static str {
         match self {
             Self::Tcp => "tcp",
@@ -124,13 +133,6 @@ pub struct Wanted {
 /// target group's port and protocol cannot change in place, so a new node
 /// port gets a new group that the listener switches to.
 pub fn wanted(owner: &Owner, class: &str, spec: &L4Spec) -> Result<Wanted, ProviderError> {
-    if !spec.source_ranges.is_empty() {
-        return Err(ProviderError::Unsupported {
-            provider: ProviderKind::Aws,
-            message: "loadBalancerSourceRanges on Network Load Balancers is not implemented yet"
-                .into(),
-        });
-    }
     if spec.requested_ip.is_some() {
         return Err(ProviderError::Unsupported {
             provider: ProviderKind::Aws,
@@ -200,6 +202,21 @@ pub fn wanted(owner: &Owner, class: &str, spec: &L4Spec) -> Result<Wanted, Provi
         cross_zone: spec.options.cross_zone,
         proxy_protocol: spec.options.proxy_protocol,
     })
+}
+
+/// The security group rules opening every listener of `wanted` to
+/// `ranges` (everyone when empty).
+pub(crate) fn sg_rules(
+    wanted: &Wanted,
+    ranges: &[ipnet::IpNet],
+) -> BTreeSet<crate::security_group::Rule> {
+    crate::security_group::rules(
+        wanted
+            .listeners
+            .values()
+            .map(|l| (l.port, l.protocol.sg_protocols())),
+        ranges,
+    )
 }
 
 /// A target group as AWS holds it.

@@ -1,5 +1,6 @@
 //! Deleting one owner's balancer in dependency order (listeners, balancer,
-//! target groups), and finding every owner this class holds resources for.
+//! target groups, security group), and finding every owner this class holds
+//! resources for.
 //! Target groups are found by their tags rather than by name, so groups
 //! orphaned by a crash or by an earlier port layout go too.
 
@@ -133,6 +134,11 @@ pub(crate) async fn delete(
             deleted = true;
         }
     }
+    // Last: the group may be held by the balancer's network interfaces for
+    // a while after its deletion (a transient error; the replay finishes).
+    if crate::security_group::delete_owned(api, owner, class).await? {
+        deleted = true;
+    }
     Ok(deleted)
 }
 
@@ -145,8 +151,10 @@ pub(crate) async fn list_owned(
     let mut arns = all_balancers(api).await?;
     arns.extend(all_target_groups(api).await?.into_iter().map(|(a, _)| a));
     let all: BTreeMap<String, BTreeMap<String, String>> = tags(api, &arns).await?;
+    let groups = crate::security_group::tagged(api, cluster_id, class).await?;
     let owners: BTreeSet<Owner> = all
         .values()
+        .chain(groups.iter())
         .filter(|t| {
             t.get(TAG_CLASS).map(String::as_str) == Some(class)
                 && t.get(TAG_CLUSTER).map(String::as_str) == Some(cluster_id)

@@ -154,6 +154,16 @@ async fn throttling_and_server_errors_are_transient_and_retried() {
 }
 
 #[tokio::test]
+async fn a_dependency_still_held_is_transient() {
+    // EC2's answer while a deleted balancer's interfaces still hold its
+    // security group: the controller's replay of the delete finishes it.
+    let (endpoint, _) = fake(Answer::Error(400, "DependencyViolation")).await;
+    let p = provider(&endpoint, Duration::from_secs(20)).await;
+    let err = p.plan(&desired()).await.expect_err("fake endpoint fails");
+    assert_eq!(err.class(), ErrorClass::Transient, "{err:?}");
+}
+
+#[tokio::test]
 async fn validation_errors_are_permanent_and_not_retried() {
     let (endpoint, count) = fake(Answer::Error(400, "ValidationError")).await;
     let p = provider(&endpoint, Duration::from_secs(20)).await;

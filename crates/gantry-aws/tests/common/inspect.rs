@@ -116,8 +116,8 @@ pub async fn shape(w: &World, owner: &Owner, lb_name: &str) -> Shape {
     let tagged = tagged_leftovers(w, owner).await;
     assert_eq!(
         tagged.len(),
-        targets.len() + 1,
-        "balancer plus one group per listener: {tagged:?}"
+        targets.len() + 2,
+        "balancer, its security group, and one target group per listener: {tagged:?}"
     );
     let listeners = listeners
         .into_iter()
@@ -136,7 +136,55 @@ pub fn writes(p: &AwsProvider) -> u64 {
     p.calls().lock().writes()
 }
 
-/// Every ELBv2 resource in moto that carries `owner`'s tags.
+/// Security groups in moto that carry `owner`'s tags: (id, inbound rules
+/// as (protocol, port, cidr)).
+pub async fn security_groups(
+    w: &World,
+    owner: &Owner,
+) -> Vec<(String, BTreeSet<(String, i32, String)>)> {
+    let out = w
+        .ec2
+        .describe_security_groups()
+        .send()
+        .await
+        .expect("security groups");
+    let mut found = Vec::new();
+    for sg in out.security_groups() {
+        let tags: BTreeMap<String, String> = sg
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        if !owner.owns(CLASS, &tags) {
+            continue;
+        }
+        let mut rules = BTreeSet::new();
+        for p in sg.ip_permissions() {
+            let cidrs = p
+                .ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip())
+                .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()));
+            for c in cidrs {
+                rules.insert((
+                    p.ip_protocol().unwrap_or_default().to_string(),
+                    p.from_port().unwrap_or(-1),
+                    c.to_string(),
+                ));
+            }
+        }
+        found.push((sg.group_id().unwrap_or_default().to_string(), rules));
+    }
+    found
+}
+
+/// Every ELBv2 resource and security group in moto that carries `owner`'s
+/// tags.
 pub async fn tagged_leftovers(w: &World, owner: &Owner) -> Vec<String> {
     let mut arns: Vec<String> = w
         .elb
@@ -164,5 +212,11 @@ pub async fn tagged_leftovers(w: &World, owner: &Owner) -> Vec<String> {
             left.push(arn);
         }
     }
+    left.extend(
+        security_groups(w, owner)
+            .await
+            .into_iter()
+            .map(|(id, _)| id),
+    );
     left
 }
