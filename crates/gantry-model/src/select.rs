@@ -27,6 +27,10 @@ pub const SERVICE_CLASS_PREFIX: &str = "gantry.dev/";
 /// Label that keeps a Node out of every load balancer (upstream's own).
 pub const EXCLUDE_FROM_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 
+/// Taint the cluster autoscaler puts on a Node it is about to remove; such a
+/// Node leaves the balancers first so its connections can drain.
+pub const TO_BE_DELETED_TAINT: &str = "ToBeDeletedByClusterAutoscaler";
+
 /// Label holding a Node's zone.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
@@ -164,9 +168,16 @@ pub fn select_ingress_class(
 
 /// The Nodes that may receive load-balanced traffic, sorted by name.
 ///
-/// A Node is eligible when its `Ready` condition is `True`, it is not being
-/// deleted, it lacks the `node.kubernetes.io/exclude-from-external-load-balancers`
-/// label (any value) and it has an InternalIP (preferred) or ExternalIP.
+/// A Node is eligible when it is not being deleted, it lacks the
+/// `node.kubernetes.io/exclude-from-external-load-balancers` label (any
+/// value) and the cluster autoscaler's `ToBeDeletedByClusterAutoscaler`
+/// taint, and it has an InternalIP (preferred) or ExternalIP.
+///
+/// The `Ready` condition is deliberately not consulted, as upstream's
+/// service controller stopped doing (KEP-3458): a kubelet that misses its
+/// heartbeats often still forwards traffic, and a flapping `Ready` across
+/// many Nodes would rewrite every balancer's backend set on each flap. The
+/// balancer's own health checks decide whether a Node receives traffic.
 ///
 /// Unschedulable (cordoned) Nodes stay eligible on purpose, as upstream's
 /// service controller does since it stopped excluding them: cordoning is how
@@ -180,20 +191,18 @@ pub fn eligible_nodes(nodes: &[Node]) -> Vec<BackendNode> {
 }
 
 fn eligible(node: &Node) -> Option<BackendNode> {
+    let scaling_down = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|taints| taints.iter().any(|t| t.key == TO_BE_DELETED_TAINT));
     if node.metadata.deletion_timestamp.is_some()
         || node.labels().contains_key(EXCLUDE_FROM_LB_LABEL)
+        || scaling_down
     {
         return None;
     }
     let status = node.status.as_ref()?;
-    let ready = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    if !ready {
-        return None;
-    }
     let addresses = status.addresses.as_deref().unwrap_or_default();
     let first_of = |kind: &str| {
         addresses

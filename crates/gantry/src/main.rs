@@ -38,6 +38,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Several client libraries link rustls with different crypto back ends;
+    // with more than one compiled in, rustls cannot pick one by itself, so
+    // the process chooses ring (what kube and the AWS SDK are built with)
+    // before any client exists. An error only means one is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Controller(args) => commands::controller(args).await.map_err(|e| e.to_string()),

@@ -99,21 +99,35 @@ fn service_create_update_ports_nodes_and_delete() {
             .any(|n| n["name"] == added.name.as_str())
             .then_some(())
     });
-    // Remove a node (it stops and goes NotReady): it leaves the backends and
-    // traffic keeps flowing through the others.
+    // A node stops and goes NotReady: it stays among the backends (a missed
+    // heartbeat does not churn balancers), the datapath's health checks take
+    // it out of rotation, and traffic keeps flowing through the others.
     env.rt
         .block_on(nodes.stop_node("node-1"))
         .expect("stop node");
-    wait_for("node-1 out of the backends", T, || {
-        let llb = env
-            .local_balancers()
-            .into_iter()
-            .find(|b| b["spec"]["owner"]["name"] == "web")?;
-        (!llb["spec"]["nodes"]
+    wait_for("node-1 NotReady", T, || {
+        let node = env.get("node", "node-1")?;
+        node["status"]["conditions"]
             .as_array()?
             .iter()
-            .any(|n| n["name"] == "node-1"))
-        .then_some(())
+            .any(|c| c["type"] == "Ready" && c["status"] != "True")
+            .then_some(())
+    });
+    let in_backends = |name: &str| {
+        env.local_balancers()
+            .into_iter()
+            .find(|b| b["spec"]["owner"]["name"] == "web")
+            .and_then(|llb| llb["spec"]["nodes"].as_array().cloned())
+            .is_some_and(|nodes| nodes.iter().any(|n| n["name"] == name))
+    };
+    assert!(in_backends("node-1"), "a NotReady node must stay a backend");
+    for _ in 0..10 {
+        env.wait_http(SocketAddr::new(ip, 80), "\"pod\":\"web-", T);
+    }
+    // Deleting the Node is what takes it out of the backends.
+    env.kubectl(&["delete", "node", "node-1", "--wait=true", "--timeout=30s"]);
+    wait_for("node-1 out of the backends", T, || {
+        (!in_backends("node-1")).then_some(())
     });
     for _ in 0..10 {
         env.wait_http(SocketAddr::new(ip, 80), "\"pod\":\"web-", T);

@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use k8s_openapi::api::core::v1::Taint;
+
 use super::*;
 use crate::{
     class::ProviderKind,
@@ -265,6 +267,15 @@ fn node_eligibility() {
             .build(),
         node("deleting", "10.0.0.6").deleting().build(),
         node("cordoned", "10.0.0.7").cordoned().build(),
+        node("scaling-down", "10.0.0.12")
+            .with(|n| {
+                n.spec.get_or_insert_with(Default::default).taints = Some(vec![Taint {
+                    key: TO_BE_DELETED_TAINT.into(),
+                    effect: "NoSchedule".into(),
+                    ..Default::default()
+                }])
+            })
+            .build(),
         node("external-only", "")
             .addresses(&[("Hostname", "h"), ("ExternalIP", "203.0.113.8")])
             .build(),
@@ -291,8 +302,11 @@ fn node_eligibility() {
             "cordoned",
             "external-only",
             "internal-first",
+            "not-ready",
+            "unknown",
             "zeta"
-        ]
+        ],
+        "NotReady does not eject a Node; deletion, the exclusion label and the autoscaler's taint do"
     );
     assert_eq!(got[2].address, ip("203.0.113.8"));
     assert_eq!(
@@ -300,7 +314,7 @@ fn node_eligibility() {
         ip("10.0.0.10"),
         "first parseable InternalIP wins"
     );
-    let zeta = &got[4];
+    let zeta = &got[6];
     assert_eq!(zeta.zone.as_deref(), Some("z1"));
     assert_eq!(zeta.provider_id.as_deref(), Some("aws:///z1/i-9"));
     assert_eq!(got[0].zone, None);

@@ -26,12 +26,14 @@ const INGRESS: &str = include_str!("../../../tests/data/test-ingress.yaml");
 
 const CLUSTER: &str = "seed-cluster";
 
-/// Three nodes: one eligible, one NotReady, one excluded from balancers.
+/// Three nodes: one Ready, one NotReady (still a backend: the balancer's
+/// health check decides, not the heartbeat), one excluded from balancers.
 fn nodes() -> Vec<Node> {
     vec![
         node("gke-node-2", "10.100.0.3")
             .not_ready()
             .zone("us-central1-a")
+            .provider_id("gce://seed-project/us-central1-a/gke-node-2")
             .build(),
         node("gke-node-1", "10.100.0.2")
             .zone("us-central1-a")
@@ -44,13 +46,18 @@ fn nodes() -> Vec<Node> {
     ]
 }
 
-fn only_backend() -> BackendNode {
-    BackendNode {
-        name: "gke-node-1".into(),
-        address: "10.100.0.2".parse().expect("ip"),
-        provider_id: Some("gce://seed-project/us-central1-a/gke-node-1".into()),
-        zone: Some("us-central1-a".into()),
-    }
+fn backends() -> Vec<BackendNode> {
+    ["1", "2"]
+        .into_iter()
+        .map(|n| BackendNode {
+            name: format!("gke-node-{n}"),
+            address: format!("10.100.0.{}", if n == "1" { 2 } else { 3 })
+                .parse()
+                .expect("ip"),
+            provider_id: Some(format!("gce://seed-project/us-central1-a/gke-node-{n}")),
+            zone: Some("us-central1-a".into()),
+        })
+        .collect()
 }
 
 fn gce_class() -> crate::class::LoadBalancerClass {
@@ -93,7 +100,7 @@ fn seed_load_balancer_service() {
                 port: 80,
                 node_port: 32213,
             }],
-            backends: vec![only_backend()],
+            backends: backends(),
             health_check: HealthCheck::NodePortTcp,
             source_ranges: vec![],
             requested_ip: None,
@@ -198,7 +205,7 @@ fn seed_ingress_through_the_gce_alias() {
                 port: 32213,
                 path: "/".into(),
             }],
-            nodes: vec![only_backend()],
+            nodes: backends(),
             // The article's TLS entry lists no hosts: the default certificate.
             tls: vec![TlsCertificate {
                 secret_name: "my-ssl-secret".into(),

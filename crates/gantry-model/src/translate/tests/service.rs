@@ -17,7 +17,7 @@ fn nodes() -> Vec<Node> {
         node("n3", "10.0.0.3").zone("b").build(),
         node("n1", "10.0.0.1").zone("a").build(),
         node("n2", "10.0.0.2").zone("a").build(),
-        node("down", "10.0.0.4").not_ready().build(),
+        node("down", "10.0.0.4").excluded().build(),
     ]
 }
 
@@ -269,7 +269,7 @@ fn local_policy_keeps_nodes_with_ready_endpoints() {
     ];
     let spec = l4_with(service("web").tcp(80, 30080).local(32000), &slices);
     // n3 only has a not-ready and a terminating endpoint here, and ready ones
-    // in slices of other Services or namespaces; "down" is not eligible at all.
+    // in slices of other Services or namespaces; "down" is excluded from balancers.
     assert_eq!(names(&spec), ["n1", "n2"]);
     assert_eq!(
         spec.health_check,
