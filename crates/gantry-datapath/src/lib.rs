@@ -15,6 +15,7 @@
 //! [`run`] drives it from the API; [`Engine`] is the same datapath without
 //! the API, for tests, embedding and benchmarks.
 
+mod announce;
 mod backend;
 mod config;
 mod engine;

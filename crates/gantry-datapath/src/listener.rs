@@ -9,8 +9,9 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::{
-    net::{TcpListener, TcpSocket, UdpSocket},
+    net::{TcpListener, UdpSocket},
     task::JoinHandle,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -114,32 +115,48 @@ impl Running {
 }
 
 /// Binds a TCP listener with `SO_REUSEADDR`, so a retired socket's
-/// `TIME_WAIT` connections do not block binding the port again.
+/// `TIME_WAIT` connections do not block binding the port again, and with
+/// freebind (see [`freebind`]).
 pub(crate) fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ListenerError> {
     let err = |source| ListenerError::Bind {
         addr,
         proto: "tcp",
         source,
     };
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(err)?;
-    socket.set_reuseaddr(true).map_err(err)?;
-    socket.set_nodelay(true).map_err(err)?;
-    socket.bind(addr).map_err(err)?;
-    socket.listen(1024).map_err(err)
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.set_tcp_nodelay(true).map_err(err)?;
+    freebind(&socket, addr).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(1024).map_err(err)?;
+    TcpListener::from_std(socket.into()).map_err(err)
 }
 
-/// Binds a UDP socket.
+/// Binds a UDP socket, with freebind (see [`freebind`]).
 pub(crate) async fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, ListenerError> {
-    UdpSocket::bind(addr)
-        .await
-        .map_err(|source| ListenerError::Bind {
-            addr,
-            proto: "udp",
-            source,
-        })
+    let err = |source| ListenerError::Bind {
+        addr,
+        proto: "udp",
+        source,
+    };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+    freebind(&socket, addr).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    UdpSocket::from_std(socket.into()).map_err(err)
+}
+
+/// Lets the socket bind an address this node does not have (yet): an `l2`
+/// address is on the interface of one node at a time, and every other node
+/// keeps its listeners bound so that taking the address over needs no bind.
+/// Addresses the node has behave as without it.
+fn freebind(socket: &Socket, addr: SocketAddr) -> std::io::Result<()> {
+    if addr.is_ipv4() {
+        socket.set_freebind_v4(true)
+    } else {
+        socket.set_freebind_v6(true)
+    }
 }

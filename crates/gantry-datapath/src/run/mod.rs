@@ -20,7 +20,13 @@ use kube::{
 };
 
 use self::{secrets::SecretCache, status::StatusReporter};
-use crate::{config::ObjectConfig, engine::Engine, error::DatapathError, options::DatapathOptions};
+use crate::{
+    announce::{self, Announcer},
+    config::ObjectConfig,
+    engine::Engine,
+    error::DatapathError,
+    options::DatapathOptions,
+};
 
 /// Serves every `LocalLoadBalancer` this node should until `shutdown`
 /// completes, then stops listening and drains.
@@ -34,7 +40,11 @@ pub async fn run(
         Some(addr) => Some(engine.serve_metrics(addr).await?),
         None => None,
     };
-    let result = drive(client, &opts, &engine, shutdown).await;
+    let announcer = Announcer::start(client.clone(), &opts.node_name, announce::Timing::default());
+    let result = drive(client, &opts, &engine, &announcer, shutdown).await;
+    // Addresses off and their Leases released before the listeners close:
+    // clients move to the next holder instead of meeting a closing socket.
+    announcer.shutdown().await;
     engine.shutdown().await;
     if let Some(task) = metrics_task {
         task.abort();
@@ -46,13 +56,16 @@ async fn drive(
     client: Client,
     opts: &DatapathOptions,
     engine: &Engine,
+    announcer: &Announcer,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), DatapathError> {
     let api: Api<LocalLoadBalancer> = Api::all(client.clone());
     let stream = watcher(api.clone(), watcher::Config::default()).default_backoff();
     tokio::pin!(stream);
     tokio::pin!(shutdown);
-    let mut secrets = SecretCache::new(client);
+    let mut secrets = SecretCache::new(client.clone());
+    let mut held = announcer.held();
+    let mut interfaces = BTreeMap::new();
     let mut reporter = StatusReporter::new(api, opts.node_name.clone());
     let mut health = engine.health_changes();
     let mut refresh = tokio::time::interval(secrets::REFRESH);
@@ -95,7 +108,16 @@ async fn drive(
             },
             _ = health.changed() => {
                 let readiness = engine.readiness().await;
-                reporter.report(&objects, &readiness).await;
+                let node = &opts.node_name;
+                announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
+                let now_held = held.borrow_and_update().clone();
+                reporter.report(&objects, &readiness, &now_held).await;
+                continue;
+            }
+            Ok(()) = held.changed() => {
+                let readiness = engine.readiness().await;
+                let now_held = held.borrow_and_update().clone();
+                reporter.report(&objects, &readiness, &now_held).await;
                 continue;
             }
             _ = refresh.tick() => {
@@ -114,7 +136,10 @@ async fn drive(
             // Only status (ours or another node's) changed; still make sure
             // our entry is what it should be.
             let readiness = engine.readiness().await;
-            reporter.report(&objects, &readiness).await;
+            let node = &opts.node_name;
+            announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
+            let now_held = held.borrow_and_update().clone();
+            reporter.report(&objects, &readiness, &now_held).await;
             continue;
         }
         let mut configs = Vec::new();
@@ -128,6 +153,10 @@ async fn drive(
         }
         let readiness = engine.apply(configs).await;
         applied = Some(generations);
-        reporter.report(&objects, &readiness).await;
+        interfaces = announce::class_interfaces(&client, objects.values()).await;
+        let node = &opts.node_name;
+        announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
+        let now_held = held.borrow_and_update().clone();
+        reporter.report(&objects, &readiness, &now_held).await;
     }
 }

@@ -2,9 +2,15 @@
 //! the `/status` subresource, so instances never overwrite each other, and
 //! only when the entry would change, so status writes do not cause churn.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
 
-use gantry_model::local::{LocalLoadBalancer, LocalNodeStatus};
+use gantry_model::{
+    class::LocalMode,
+    local::{LocalLoadBalancer, LocalNodeStatus},
+};
 use kube::{
     Api,
     api::{Patch, PatchParams},
@@ -35,11 +41,13 @@ impl StatusReporter {
     }
 
     /// Writes the entries of `readiness` that differ from both what the
-    /// objects show and what was last written.
+    /// objects show and what was last written. `held` are the `l2`
+    /// addresses this node holds: only those are served of an `l2` object.
     pub async fn report(
         &mut self,
         objects: &BTreeMap<String, LocalLoadBalancer>,
         readiness: &BTreeMap<String, Readiness>,
+        held: &BTreeSet<IpAddr>,
     ) {
         self.written.retain(|name, _| objects.contains_key(name));
         for (name, r) in readiness {
@@ -49,7 +57,7 @@ impl StatusReporter {
             // The addresses served at the reported generation, so the
             // provider can tell a balancer keeps serving during a reload.
             let addresses = if r.ready && obj.metadata.generation == Some(r.generation) {
-                obj.spec.addresses.clone()
+                served(obj, held)
             } else {
                 Vec::new()
             };
@@ -84,6 +92,7 @@ impl StatusReporter {
                 "observedGeneration": status.observed_generation,
                 "ready": status.ready,
                 "message": status.message,
+                "addresses": (!status.addresses.is_empty()).then_some(&status.addresses),
             }}}
         });
         let params = PatchParams::apply(FIELD_MANAGER);
@@ -99,5 +108,16 @@ impl StatusReporter {
                 source,
             }),
         }
+    }
+}
+
+/// The spec addresses of `obj` this node serves: all of them, except in
+/// `l2` mode where only the ones it holds reach it.
+fn served(obj: &LocalLoadBalancer, held: &BTreeSet<IpAddr>) -> Vec<IpAddr> {
+    let all = obj.spec.addresses.iter().copied();
+    if obj.spec.mode == LocalMode::L2 {
+        all.filter(|a| held.contains(a)).collect()
+    } else {
+        all.collect()
     }
 }
