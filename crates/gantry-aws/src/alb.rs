@@ -87,13 +87,14 @@ pub fn patterns(path: &str, how: PathMatch) -> Vec<String> {
     }
 }
 
-/// Turn an Ingress's L7 spec into the ALB it needs. `class_certificate` is
-/// the class's ACM ARN, used when the Ingress names none.
+/// Turn an Ingress's L7 spec into the ALB it needs. `certificate` serves
+/// HTTPS when the Ingress names no ACM certificate by annotation: the
+/// class's, or the one imported from the Ingress's TLS Secret.
 pub fn wanted(
     owner: &Owner,
     class: &str,
     spec: &L7Spec,
-    class_certificate: Option<&str>,
+    certificate: Option<&str>,
 ) -> Result<Wanted, ProviderError> {
     let tg_name = |i: usize| -> Result<String, ProviderError> {
         let b = spec
@@ -151,12 +152,12 @@ pub fn wanted(
         .certificate_refs
         .first()
         .map(String::as_str)
-        .or(class_certificate)
+        .or(certificate)
         .map(str::to_string);
     if !spec.tls.is_empty() && certificate.is_none() {
-        return Err(ProviderError::Unsupported {
-            provider: ProviderKind::Aws,
-            message: "importing an Ingress's TLS Secrets into ACM is not implemented yet; name an ACM certificate in the class (spec.aws.certificateArn) or by annotation".into(),
+        return Err(ProviderError::Rejected {
+            operation: "Translate",
+            message: "spec.tls is set but no certificate was found or imported for it".into(),
         });
     }
     let https = certificate.is_some()
@@ -206,6 +207,16 @@ pub fn wanted(
             .map(str::to_string)
             .collect(),
     })
+}
+
+/// Put `arn` where `wanted` holds the placeholder `pending` (a certificate
+/// not imported yet when the shape was built).
+pub(crate) fn set_certificate(wanted: &mut Wanted, pending: &str, arn: &str) {
+    for l in wanted.listeners.values_mut() {
+        if l.certificate.as_deref() == Some(pending) {
+            l.certificate = Some(arn.to_string());
+        }
+    }
 }
 
 /// The security group rules opening every listener of `wanted` to everyone

@@ -61,7 +61,7 @@ impl CallLog {
         &self.order
     }
 
-    /// Calls that change something (everything but `Describe*`).
+    /// Calls that change something (everything but reads, see [`is_read`]).
     pub fn writes(&self) -> u64 {
         self.counts
             .iter()
@@ -76,15 +76,18 @@ impl CallLog {
     }
 }
 
-/// Whether an operation only reads.
+/// Whether an operation only reads (`Describe*`, `List*`, `Get*`).
 pub fn is_read(operation: &str) -> bool {
-    operation.starts_with("Describe")
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|p| operation.starts_with(p))
 }
 
 /// Clients, limits and accounting shared by every step of the provider.
 pub(crate) struct Api {
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) acm: aws_sdk_acm::Client,
     general: DefaultDirectRateLimiter,
     targets: DefaultDirectRateLimiter,
     pub(crate) timeout: Duration,
@@ -96,6 +99,7 @@ impl Api {
         Self {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
             general: RateLimiter::direct(Quota::per_second(nz(10)).allow_burst(nz(40))),
             targets: RateLimiter::direct(Quota::per_second(nz(4)).allow_burst(nz(20))),
             timeout,

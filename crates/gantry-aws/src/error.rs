@@ -48,9 +48,11 @@ const THROTTLING_CODES: &[&str] = &[
 /// Error codes that say "not yet": a dependency is still being torn down or
 /// a resource is still settling, so the same call will succeed later.
 /// `DependencyViolation` is EC2's: a security group still held by the
-/// network interfaces of a balancer being deleted.
+/// network interfaces of a balancer being deleted; `ResourceInUseException`
+/// is ACM's for a certificate a listener being deleted still uses.
 const NOT_YET_CODES: &[&str] = &[
     "ResourceInUse",
+    "ResourceInUseException",
     "OperationNotPermitted",
     "DependencyViolation",
 ];

@@ -8,9 +8,9 @@
 //! per backend Service port, listeners on 80 and (with a certificate) 443,
 //! and one rule per host and path in Ingress order. Each balancer has its
 //! own security group opening its listener ports to the source ranges
-//! (`loadBalancerSourceRanges`, or everyone). Importing an Ingress's
-//! TLS Secrets into ACM is not built yet: HTTPS needs an ACM certificate ARN
-//! from the class or an annotation.
+//! (`loadBalancerSourceRanges`, or everyone). HTTPS uses the ACM
+//! certificate named by annotation or class, or else the Ingress's TLS
+//! Secret imported into ACM and owned by Gantry.
 //!
 //! Every resource carries the owner's ownership tags and the class tag, and
 //! has a deterministic name of at most 32 characters, so a controller that
@@ -27,9 +27,11 @@ pub mod alb;
 mod alb_apply;
 mod alb_diff;
 mod api;
+mod certificate;
 mod discovery;
 mod ensure;
 mod error;
+mod l7;
 pub mod nlb;
 mod observe;
 mod security_group;
@@ -43,7 +45,7 @@ use gantry_model::{
     DesiredLoadBalancer, LoadBalancer, ObservedStatus, Owner, OwnerKind, Plan, ProviderError,
     ProviderKind,
     class::AwsSettings,
-    desired::{L4Spec, L7Spec, LoadBalancerSpec, Scheme},
+    desired::{L4Spec, LoadBalancerSpec, Scheme},
     provider::{Change, DeleteOutcome},
 };
 use parking_lot::Mutex;
@@ -324,62 +326,6 @@ impl AwsProvider {
         // sees it active.
         let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
         Ok(ensure::status(&wanted, dns, ready))
-    }
-
-    async fn l7_state(
-        &self,
-        owner: &Owner,
-        spec: &L7Spec,
-    ) -> Result<(alb::Wanted, observe::Snapshot, alb_diff::Rules), ProviderError> {
-        let wanted = alb::wanted(
-            owner,
-            &self.class,
-            spec,
-            self.settings.certificate_arn.as_deref(),
-        )?;
-        let snap = observe::snapshot(
-            &self.api,
-            owner,
-            &self.class,
-            &wanted.name,
-            wanted.target_groups.keys(),
-        )
-        .await?;
-        let cx = self.context(owner, Scheme::InternetFacing, Vec::new());
-        let rules = alb_diff::rules(&cx, &snap.observed).await?;
-        Ok((wanted, snap, rules))
-    }
-
-    async fn plan_l7(&self, owner: &Owner, spec: &L7Spec) -> Result<Plan, ProviderError> {
-        let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
-        let sg_rules = alb::sg_rules(&wanted);
-        let mut changes = self
-            .plan_security_group(owner, snap.balancer.as_ref(), &sg_rules)
-            .await?;
-        changes.extend(
-            alb_diff::diff(&wanted, &snap.observed, &rules)
-                .iter()
-                .map(|s| alb_diff::describe(s, &wanted)),
-        );
-        Ok(Plan { changes })
-    }
-
-    async fn ensure_l7(
-        &self,
-        owner: &Owner,
-        spec: &L7Spec,
-    ) -> Result<ObservedStatus, ProviderError> {
-        let (wanted, snap, rules) = self.l7_state(owner, spec).await?;
-        let steps = alb_diff::diff(&wanted, &snap.observed, &rules);
-        let scheme = self.scheme(spec.options.scheme);
-        let sg_rules = alb::sg_rules(&wanted);
-        let (cx, vpc) = self
-            .prepare(owner, scheme, &[], snap.balancer.as_ref(), &sg_rules)
-            .await?;
-        let dns = alb_apply::apply(&cx, &wanted, snap.observed, &rules, &steps, Some(vpc)).await?;
-        self.attach(&cx, snap.balancer.as_ref()).await?;
-        let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
-        Ok(alb_apply::status(&wanted, dns, ready))
     }
 }
 

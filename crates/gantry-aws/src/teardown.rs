@@ -1,5 +1,5 @@
 //! Deleting one owner's balancer in dependency order (listeners, balancer,
-//! target groups, security group), and finding every owner this class holds
+//! target groups, security group, imported certificates), and finding every owner this class holds
 //! resources for.
 //! Target groups are found by their tags rather than by name, so groups
 //! orphaned by a crash or by an earlier port layout go too.
@@ -138,6 +138,16 @@ pub(crate) async fn delete(
     // a while after its deletion (a transient error; the replay finishes).
     if crate::security_group::delete_owned(api, owner, class).await? {
         deleted = true;
+    }
+    // Only Ingresses import certificates; a Service's delete skips the scan.
+    if owner.kind == gantry_model::OwnerKind::Ingress {
+        let certs: Vec<String> = crate::certificate::owned(api, owner, class)
+            .await?
+            .into_iter()
+            .map(|(arn, _)| arn)
+            .collect();
+        crate::certificate::delete(api, &certs).await?;
+        deleted |= !certs.is_empty();
     }
     Ok(deleted)
 }

@@ -373,7 +373,7 @@ async fn tls_with_an_acm_certificate_serves_https_and_redirects_http() {
 }
 
 #[tokio::test]
-async fn tls_secrets_without_a_certificate_arn_are_unsupported_and_create_nothing() {
+async fn a_tls_secret_without_pem_data_is_rejected_by_name_before_any_call() {
     let w = World::new(1).await;
     let p = w.provider().await;
     let mut desired = ingress(&w, two_hosts(), None);
@@ -386,10 +386,10 @@ async fn tls_secrets_without_a_certificate_arn_are_unsupported_and_create_nothin
         }];
     }
     match p.ensure(&desired).await {
-        Err(gantry_model::ProviderError::Unsupported { message, .. }) => {
-            assert!(message.contains("certificateArn"), "{message}")
+        Err(gantry_model::ProviderError::Rejected { message, .. }) => {
+            assert!(message.contains("shop-tls"), "{message}")
         }
-        other => panic!("expected Unsupported, got {other:?}"),
+        other => panic!("expected a rejection, got {other:?}"),
     }
     assert_eq!(p.calls().lock().total(), 0, "rejected before any call");
 }

@@ -7,13 +7,13 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    CLASS, World,
+    World,
     inspect::{security_groups, tagged_leftovers, writes},
     owner, service,
 };
 use gantry_model::{
-    DesiredLoadBalancer, LoadBalancer, Owner, OwnerKind, ProviderKind,
-    desired::{HealthCheck, L7Backend, L7Options, L7Spec, LoadBalancerSpec, Protocol},
+    DesiredLoadBalancer, LoadBalancer,
+    desired::{LoadBalancerSpec, Protocol},
     provider::DeleteOutcome,
 };
 
@@ -167,29 +167,8 @@ async fn a_foreign_group_with_our_name_is_refused_before_any_write() {
 async fn alb_gets_a_group_open_on_its_listener_ports() {
     let w = World::new(1).await;
     let p = w.provider().await;
-    let o = Owner {
-        kind: OwnerKind::Ingress,
-        ..owner("shop", "uid-sg4")
-    };
-    let desired = DesiredLoadBalancer {
-        owner: o.clone(),
-        class: CLASS.into(),
-        provider: ProviderKind::Aws,
-        spec: LoadBalancerSpec::L7(L7Spec {
-            rules: vec![],
-            default_backend: Some(0),
-            backends: vec![L7Backend {
-                namespace: "default".into(),
-                service: "web".into(),
-                port: 80,
-                node_port: 30100,
-            }],
-            health_checks: vec![HealthCheck::NodePortTcp],
-            nodes: w.nodes(&[0]),
-            tls: vec![],
-            options: L7Options::default(),
-        }),
-    };
+    let o = common::ingress_owner("shop", "uid-sg4");
+    let desired = common::simple_ingress(&o, w.nodes(&[0]), vec![]);
     p.ensure(&desired).await.expect("ensure");
     let groups = security_groups(&w, &o).await;
     assert_eq!(groups.len(), 1);

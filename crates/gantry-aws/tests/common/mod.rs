@@ -22,7 +22,8 @@ use gantry_model::{
     DesiredLoadBalancer, Owner, OwnerKind, ProviderKind,
     class::AwsSettings,
     desired::{
-        BackendNode, HealthCheck, L4Listener, L4Options, L4Spec, LoadBalancerSpec, Protocol,
+        BackendNode, HealthCheck, L4Listener, L4Options, L4Spec, L7Backend, L7Options, L7Spec,
+        LoadBalancerSpec, Protocol, TlsCertificate,
     },
 };
 
@@ -287,6 +288,42 @@ pub fn service(
             source_ranges: vec![],
             requested_ip: None,
             options: L4Options::default(),
+        }),
+    }
+}
+
+/// An Ingress owner.
+pub fn ingress_owner(name: &str, uid: &str) -> Owner {
+    Owner {
+        kind: OwnerKind::Ingress,
+        ..owner(name, uid)
+    }
+}
+
+/// An Ingress's desired ALB: everything to one backend (node port 30100)
+/// on `nodes`, with `tls` as its TLS section.
+pub fn simple_ingress(
+    owner: &Owner,
+    nodes: Vec<BackendNode>,
+    tls: Vec<TlsCertificate>,
+) -> DesiredLoadBalancer {
+    DesiredLoadBalancer {
+        owner: owner.clone(),
+        class: CLASS.into(),
+        provider: ProviderKind::Aws,
+        spec: LoadBalancerSpec::L7(L7Spec {
+            rules: vec![],
+            default_backend: Some(0),
+            backends: vec![L7Backend {
+                namespace: "default".into(),
+                service: "web".into(),
+                port: 80,
+                node_port: 30100,
+            }],
+            health_checks: vec![HealthCheck::NodePortTcp],
+            nodes,
+            tls,
+            options: L7Options::default(),
         }),
     }
 }
