@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use gantry_aws::AwsProvider;
 use gantry_controller::providers::{FactoryError, ProviderFactory};
+use gantry_gcp::GcpProvider;
 use gantry_local::{AddressBook, LocalProvider};
 use gantry_model::{LoadBalancer, LoadBalancerClassSpec, ProviderKind};
 
@@ -63,11 +64,13 @@ impl ProviderFactory for GantryFactory {
                     .map_err(|e| FactoryError(format!("class {name}: {e}")))?;
                 Ok(Arc::new(provider))
             }
-            // The GCP adapter joins the binary with its own crate.
-            ProviderKind::Gcp => Err(FactoryError(format!(
-                "provider `{}` is not built into this binary yet",
-                spec.provider
-            ))),
+            ProviderKind::Gcp => {
+                let settings = spec.gcp.clone().unwrap_or_default();
+                let provider = GcpProvider::new(name, &self.cluster_id, settings)
+                    .await
+                    .map_err(|e| FactoryError(format!("class {name}: {e}")))?;
+                Ok(Arc::new(provider))
+            }
         }
     }
 }
