@@ -16,6 +16,8 @@ use std::{
     },
 };
 
+use crate::l7::forward::IdleConns;
+
 /// Consecutive failed active checks that make a node unhealthy.
 pub const FAILURES_TO_EJECT: u32 = 2;
 
@@ -26,6 +28,8 @@ pub(crate) struct Target {
     pub node: String,
     /// Where its node port answers.
     pub addr: SocketAddr,
+    /// Idle HTTP keep-alive connections to it (L7 backends only).
+    pub http_idle: IdleConns,
     healthy: AtomicBool,
     suspect: AtomicBool,
     failures: AtomicU32,
@@ -37,6 +41,7 @@ impl Target {
         Self {
             node,
             addr,
+            http_idle: IdleConns::default(),
             healthy: AtomicBool::new(true),
             suspect: AtomicBool::new(false),
             failures: AtomicU32::new(0),
@@ -103,19 +108,20 @@ impl BackendSet {
     }
 
     /// Nodes to try for one connection, in order: usable nodes starting at
-    /// the round-robin position, or every node when none is usable.
-    pub fn candidates(&self) -> Vec<Arc<Target>> {
+    /// the round-robin position, or every node when none is usable. Lazy
+    /// and allocation-free: it runs once per request.
+    pub fn candidates(&self) -> Candidates<'_> {
         let n = self.targets.len();
-        if n == 0 {
-            return Vec::new();
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let rotated = self.targets[start..].iter().chain(&self.targets[..start]);
-        let usable: Vec<_> = rotated.clone().filter(|t| t.usable()).cloned().collect();
-        if usable.is_empty() {
-            rotated.cloned().collect()
+        let start = if n == 0 {
+            0
         } else {
-            usable
+            self.next.fetch_add(1, Ordering::Relaxed) % n
+        };
+        Candidates {
+            targets: &self.targets,
+            start,
+            tried: 0,
+            all: !self.targets.iter().any(|t| t.usable()),
         }
     }
 
@@ -127,6 +133,32 @@ impl BackendSet {
     /// Whether the set has no node at all.
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
+    }
+}
+
+/// The nodes [`BackendSet::candidates`] hands out, in order.
+#[derive(Debug)]
+pub(crate) struct Candidates<'a> {
+    targets: &'a [Arc<Target>],
+    start: usize,
+    tried: usize,
+    /// No node was usable when the walk began: hand out every one.
+    all: bool,
+}
+
+impl<'a> Iterator for Candidates<'a> {
+    type Item = &'a Arc<Target>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.targets.len();
+        while self.tried < n {
+            let t = &self.targets[(self.start + self.tried) % n];
+            self.tried += 1;
+            if self.all || t.usable() {
+                return Some(t);
+            }
+        }
+        None
     }
 }
 
@@ -150,15 +182,18 @@ mod tests {
     #[test]
     fn round_robin_skips_unusable_and_fails_open() {
         let s = set(3);
-        let firsts: Vec<_> = (0..3).map(|_| s.candidates()[0].node.clone()).collect();
+        let first = |s: &BackendSet| s.candidates().next().expect("a node").node.clone();
+        let firsts: Vec<_> = (0..3).map(|_| first(&s)).collect();
         assert_eq!(firsts, ["n0", "n1", "n2"]);
         s.targets[1].mark_suspect();
-        let firsts: Vec<_> = (0..3).map(|_| s.candidates()[0].node.clone()).collect();
+        let firsts: Vec<_> = (0..3).map(|_| first(&s)).collect();
         assert_eq!(firsts, ["n0", "n2", "n2"]);
-        assert_eq!(s.candidates().len(), 2);
+        let order: Vec<_> = s.candidates().map(|t| t.node.clone()).collect();
+        assert_eq!(order, ["n0", "n2"], "suspect skipped");
         s.targets[0].record_initial(false);
         s.targets[2].record_initial(false);
-        assert_eq!(s.candidates().len(), 3, "no usable node: try them all");
+        assert_eq!(s.candidates().count(), 3, "no usable node: try them all");
+        assert_eq!(BackendSet::default().candidates().count(), 0);
         assert_eq!(s.healthy_count(), 1, "suspect is not unhealthy");
     }
 

@@ -1,11 +1,20 @@
-//! Client connections wrapped to count bytes and notice idleness.
+//! Client connections: byte counting, idleness, and the L4 byte relay.
 //!
-//! Every accepted stream (L4 and L7, plain and TLS) goes through
-//! [`MeteredIo`]: it feeds the per-frontend byte counters as bytes move and
-//! stamps the last activity, which [`idle_expired`] turns into the idle
-//! timeout without a timer per read.
+//! L7 streams (plain and TLS) go through [`MeteredIo`]: it feeds the
+//! per-frontend byte counters as bytes move and stamps the last activity,
+//! which [`idle_expired`] turns into the idle timeout without a timer per
+//! read. L4 TCP streams are moved by [`relay`], which does the same
+//! accounting itself.
+//!
+//! [`relay`] holds no buffer of its own while a connection is quiet: bytes
+//! are read into a per-thread scratch buffer and written on at once; only
+//! what the destination cannot take right away is copied into a buffer of
+//! the connection, which is freed as soon as it has been written. Thousands
+//! of idle connections then cost their sockets and task, not 16 KiB of
+//! buffers each.
 
 use std::{
+    cell::RefCell,
     io,
     pin::Pin,
     sync::{
@@ -18,7 +27,11 @@ use std::{
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::{
+        TcpStream,
+        tcp::{ReadHalf, WriteHalf},
+    },
     time::Instant,
 };
 
@@ -155,5 +168,160 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MeteredIo<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Most bytes one read of [`relay`] moves: large enough that a bulk stream
+/// needs few system calls, and the most a stalled direction buffers.
+const RELAY_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Where [`relay`] reads; never held across an await, so one per
+    /// runtime thread serves every connection of that thread.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; RELAY_CHUNK].into_boxed_slice());
+}
+
+/// Copies bytes both ways between `client` and `upstream` until both
+/// directions have ended; the end of one direction is passed on as a
+/// half-close (`shutdown(SHUT_WR)`) of the other side. Traffic is counted
+/// into `activity`. Ends at the first error of either direction.
+pub(crate) async fn relay(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    activity: &Activity,
+) -> io::Result<()> {
+    let (client_rx, mut client_tx) = client.split();
+    let (upstream_rx, mut upstream_tx) = upstream.split();
+    tokio::try_join!(
+        pump(&client_rx, &mut upstream_tx, |n| activity.add_in(n), |_| {}),
+        pump(
+            &upstream_rx,
+            &mut client_tx,
+            |_| {},
+            |n| activity.add_out(n)
+        ),
+    )?;
+    Ok(())
+}
+
+/// What one read did.
+enum Step {
+    /// The source ended.
+    Eof,
+    /// Readiness was stale; wait again.
+    Again,
+    /// Bytes were read; those the destination did not take are returned.
+    Moved(Vec<u8>),
+}
+
+/// One direction of [`relay`]: `on_read` and `on_write` see the byte counts
+/// read from `from` and written to `to`.
+async fn pump(
+    from: &ReadHalf<'_>,
+    to: &mut WriteHalf<'_>,
+    on_read: impl Fn(usize),
+    on_write: impl Fn(usize),
+) -> io::Result<()> {
+    loop {
+        from.readable().await?;
+        let step = SCRATCH.with_borrow_mut(|buf| -> io::Result<Step> {
+            let n = match from.try_read(buf) {
+                Ok(0) => return Ok(Step::Eof),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Again),
+                Err(e) => return Err(e),
+            };
+            on_read(n);
+            let written = match to.try_write(&buf[..n]) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) => return Err(e),
+            };
+            on_write(written);
+            Ok(Step::Moved(buf[written..n].to_vec()))
+        })?;
+        match step {
+            Step::Eof => break,
+            Step::Again => {}
+            // Stop reading until the destination took the rest: a slow
+            // reader holds at most one chunk here.
+            Step::Moved(rest) => {
+                let mut sent = 0;
+                while sent < rest.len() {
+                    to.writable().await?;
+                    match to.try_write(&rest[sent..]) {
+                        Ok(m) => {
+                            on_write(m);
+                            sent += m;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+    to.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A connected pair: (the end we drive, the end the relay gets).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let ours = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (theirs, _) = listener.accept().await.expect("accept");
+        (ours, theirs)
+    }
+
+    #[tokio::test]
+    async fn relay_moves_everything_through_a_slow_reader_and_passes_half_closes() {
+        let (mut client, mut client_side) = pair().await;
+        let (mut node, mut node_side) = pair().await;
+        let (bytes_in, bytes_out) = (Counter::default(), Counter::default());
+        let activity = Activity::new(bytes_in.clone(), bytes_out.clone(), Gauge::default());
+        let relay =
+            tokio::spawn(async move { relay(&mut client_side, &mut node_side, &activity).await });
+        // Far more than a chunk and than socket buffers, while the node
+        // does not read yet: the relay has to hold back and resume.
+        let sent: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                client.write_all(&sent).await.expect("write");
+                client.shutdown().await.expect("half-close");
+                client
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = Vec::new();
+        node.read_to_end(&mut got)
+            .await
+            .expect("read until the half-close");
+        assert!(got == sent, "bytes arrive whole and in order");
+        node.write_all(b"bye").await.expect("answer");
+        node.shutdown().await.expect("node half-close");
+        let mut client = writer.await.expect("writer");
+        let mut answer = Vec::new();
+        client
+            .read_to_end(&mut answer)
+            .await
+            .expect("answer and close");
+        assert_eq!(answer, b"bye");
+        relay
+            .await
+            .expect("relay task")
+            .expect("relay ends cleanly");
+        assert_eq!(bytes_in.get(), sent.len() as u64);
+        assert_eq!(bytes_out.get(), 3);
     }
 }

@@ -138,11 +138,12 @@ impl Metrics {
     }
 }
 
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Status class labels, in the order [`status_index`] numbers them.
+pub(crate) const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// The metric label for a status code.
-pub(crate) fn status_class(status: http::StatusCode) -> &'static str {
-    STATUS_CLASSES[usize::from(status.as_u16() / 100).clamp(1, 5) - 1]
+/// Index into [`STATUS_CLASSES`] of a status code.
+pub(crate) fn status_index(status: http::StatusCode) -> usize {
+    usize::from(status.as_u16() / 100).clamp(1, 5) - 1
 }
 
 /// Serves `/metrics` on `addr` until the task is dropped.
@@ -197,14 +198,15 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(status_class(http::StatusCode::OK), "2xx");
-        assert_eq!(status_class(http::StatusCode::PERMANENT_REDIRECT), "3xx");
+        let class = |s| STATUS_CLASSES[status_index(s)];
+        assert_eq!(class(http::StatusCode::OK), "2xx");
+        assert_eq!(class(http::StatusCode::PERMANENT_REDIRECT), "3xx");
         assert_eq!(
-            status_class(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+            class(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
             "4xx"
         );
-        assert_eq!(status_class(http::StatusCode::BAD_GATEWAY), "5xx");
-        assert_eq!(status_class(http::StatusCode::CONTINUE), "1xx");
+        assert_eq!(class(http::StatusCode::BAD_GATEWAY), "5xx");
+        assert_eq!(class(http::StatusCode::CONTINUE), "1xx");
     }
 
     #[test]

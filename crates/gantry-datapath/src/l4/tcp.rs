@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     backend::{BackendSet, Target},
-    io::{MeteredIo, idle_expired},
+    io::{idle_expired, relay},
     listener::ListenerEnv,
     plan::SourceRanges,
 };
@@ -70,7 +70,7 @@ pub(crate) async fn accept_loop(
 pub(crate) async fn connect_any(backends: &BackendSet) -> Option<(TcpStream, Arc<Target>)> {
     for target in backends.candidates() {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await {
-            Ok(Ok(stream)) => return Some((stream, target)),
+            Ok(Ok(stream)) => return Some((stream, target.clone())),
             Ok(Err(error)) => {
                 tracing::debug!(addr = %target.addr, %error, "Backend connect failed");
                 target.mark_suspect();
@@ -104,7 +104,12 @@ pub(crate) fn proxy_v2_header(client: SocketAddr, frontend: SocketAddr) -> Optio
     .ok()
 }
 
-async fn proxy(client: TcpStream, peer: SocketAddr, cfg: Arc<TcpConfig>, env: Arc<ListenerEnv>) {
+async fn proxy(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    cfg: Arc<TcpConfig>,
+    env: Arc<ListenerEnv>,
+) {
     let Some((mut upstream, target)) = connect_any(&cfg.backends).await else {
         tracing::debug!(frontend = %env.frontend, "No backend answered");
         return;
@@ -125,10 +130,9 @@ async fn proxy(client: TcpStream, peer: SocketAddr, cfg: Arc<TcpConfig>, env: Ar
         }
     }
     let activity = env.activity();
-    let mut client = MeteredIo::new(client, activity.clone());
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-        () = idle_expired(activity, env.idle_timeout) => {
+        _ = relay(&mut client, &mut upstream, &activity) => {}
+        () = idle_expired(activity.clone(), env.idle_timeout) => {
             tracing::debug!(frontend = %env.frontend, %peer, "Idle timeout");
         }
         () = env.closing.cancelled() => {}

@@ -133,7 +133,7 @@ async fn open_upstream(backends: &BackendSet) -> Option<(Arc<UdpSocket>, Arc<Tar
             continue;
         };
         if sock.connect(target.addr).await.is_ok() {
-            return Some((Arc::new(sock), target));
+            return Some((Arc::new(sock), target.clone()));
         }
         target.mark_suspect();
     }

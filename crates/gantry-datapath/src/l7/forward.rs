@@ -1,54 +1,144 @@
-//! Forwarding one HTTP request to a node: header rewriting, a pooled
-//! keep-alive client, and retries that only happen when no byte left.
+//! Forwarding one HTTP request to a node: header rewriting, keep-alive
+//! connections pooled per node, and retries that only happen when no byte
+//! left.
 //!
-//! The request body sits in a shared slot that the outgoing body takes on
-//! its first poll. hyper polls the body only once a connection exists, so
-//! after a connect failure the body is still in the slot and the request can
-//! go to the next node; once taken, it is never replayed.
+//! Each node ([`Target`]) keeps its own idle HTTP/1.1 connections
+//! ([`IdleConns`]), so finding one costs a short lock and no lookup. A
+//! request is handed to a connection only once that connection is ready; if
+//! it turns out closed before the request was written, hyper gives the
+//! request back untouched (body included) and it goes over another
+//! connection, or another node when connecting fails. Once a byte of it was
+//! written, a request is never replayed. A connection goes back to its
+//! node's idle list when the response body has been read to its end.
 
 use std::{
     net::IpAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Version, header};
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::{TokioExecutor, TokioTimer},
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version, header,
+    uri::PathAndQuery,
 };
+use hyper::{
+    body::{Body, Frame, Incoming, SizeHint},
+    client::conn::http1::{self, SendRequest},
+};
+use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
+use tokio::net::TcpStream;
 
-use crate::{backend::BackendSet, l4::tcp::CONNECT_TIMEOUT};
-
-/// Body of every response the L7 server writes.
-pub(crate) type ResponseBody = BoxBody<Bytes, hyper::Error>;
+use crate::{
+    backend::{BackendSet, Target},
+    l4::tcp::CONNECT_TIMEOUT,
+};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded.
-const HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+/// Idle connections kept per node.
+const MAX_IDLE_PER_NODE: usize = 64;
+/// An idle connection older than this is closed rather than reused.
+const IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// Body of every response the L7 server writes: one the datapath made, or
+/// a node's.
+#[derive(Debug)]
+pub(crate) struct ResponseBody(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    Local(Option<Bytes>),
+    Upstream(UpstreamBody),
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.get_mut().0 {
+            Inner::Local(text) => Poll::Ready(text.take().map(|t| Ok(Frame::data(t)))),
+            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Local(text) => text.is_none(),
+            Inner::Upstream(body) => body.body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Local(text) => SizeHint::with_exact(text.as_ref().map_or(0, |t| t.len() as u64)),
+            Inner::Upstream(body) => body.body.size_hint(),
+        }
+    }
+}
+
+/// A node's response body; gives its connection back to the node's idle
+/// list once read to the end.
+#[derive(Debug)]
+struct UpstreamBody {
+    body: Incoming,
+    conn: Option<(SendRequest<Incoming>, Arc<Target>)>,
+}
+
+impl UpstreamBody {
+    fn release(&mut self) {
+        if let Some((sender, target)) = self.conn.take() {
+            target.http_idle.put(sender);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            // The server may stop polling once the body says it ended, so
+            // the connection is given back as soon as it does.
+            Poll::Ready(None) => this.release(),
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
+            Poll::Ready(Some(Err(_))) => this.conn = None,
+            _ => {}
+        }
+        polled
+    }
+}
 
 /// A response generated by the datapath itself.
 pub(crate) fn local_response(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
-    let body = Full::new(Bytes::from_static(text.as_bytes()))
-        .map_err(|never| match never {})
-        .boxed();
-    let mut resp = Response::new(body);
+    let mut resp = Response::new(ResponseBody(Inner::Local(Some(Bytes::from_static(
+        text.as_bytes(),
+    )))));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -69,144 +159,206 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
 /// Adds the `X-Forwarded-*` headers: the client is appended to any
-/// `X-Forwarded-For` chain; proto and host describe this hop.
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, https: bool, host: &str) {
-    let chain: Vec<&str> = headers
+/// `X-Forwarded-For` chain; proto and host (the request's authority)
+/// describe this hop.
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    https: bool,
+    host: HeaderValue,
+) {
+    let client = client.to_canonical().to_string();
+    let mut chain = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect();
-    let client = client.to_canonical().to_string();
-    let value = if chain.is_empty() {
+        .peekable();
+    let value = if chain.peek().is_none() {
         client
     } else {
-        format!("{}, {client}", chain.join(", "))
+        let mut joined = String::new();
+        for hop in chain {
+            joined.push_str(hop);
+            joined.push_str(", ");
+        }
+        joined.push_str(&client);
+        joined
     };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    if let Ok(v) = HeaderValue::try_from(value) {
         headers.insert(X_FORWARDED_FOR, v);
     }
     headers.insert(
         X_FORWARDED_PROTO,
         HeaderValue::from_static(if https { "https" } else { "http" }),
     );
-    if let Ok(v) = HeaderValue::from_str(host) {
-        headers.insert(X_FORWARDED_HOST, v);
-    }
+    headers.insert(X_FORWARDED_HOST, host);
 }
 
-type Slot = Arc<Mutex<Option<Incoming>>>;
-
-/// The outgoing body: takes the client's body from the slot on first poll.
-pub(crate) struct SlotBody {
-    slot: Slot,
-    taken: Option<Incoming>,
+/// Idle keep-alive connections to one node, most recently used last.
+#[derive(Debug, Default)]
+pub(crate) struct IdleConns {
+    conns: Mutex<Vec<(SendRequest<Incoming>, Instant)>>,
 }
 
-impl Body for SlotBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        if this.taken.is_none() {
-            this.taken = this.slot.lock().take();
+impl IdleConns {
+    /// The most recently used connection that is still open and young
+    /// enough; older ones met on the way are closed.
+    fn take(&self) -> Option<SendRequest<Incoming>> {
+        let mut conns = self.conns.lock();
+        while let Some((sender, since)) = conns.pop() {
+            if !sender.is_closed() && since.elapsed() < IDLE_FOR {
+                return Some(sender);
+            }
         }
-        match &mut this.taken {
-            Some(body) => Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
-        }
+        None
     }
 
-    fn is_end_stream(&self) -> bool {
-        match &self.taken {
-            Some(b) => b.is_end_stream(),
-            None => self.slot.lock().as_ref().is_none_or(Body::is_end_stream),
+    /// Keeps `sender` for the next request, unless it is closed or the
+    /// list is full; connections idle for too long are closed.
+    fn put(&self, sender: SendRequest<Incoming>) {
+        if sender.is_closed() {
+            return;
         }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.taken {
-            Some(b) => b.size_hint(),
-            None => self
-                .slot
-                .lock()
-                .as_ref()
-                .map_or_else(|| SizeHint::with_exact(0), Body::size_hint),
+        let now = Instant::now();
+        let mut conns = self.conns.lock();
+        let stale = conns
+            .iter()
+            .take_while(|(_, since)| now.duration_since(*since) >= IDLE_FOR)
+            .count();
+        conns.drain(..stale);
+        if conns.len() < MAX_IDLE_PER_NODE {
+            conns.push((sender, now));
         }
     }
 }
 
-/// The pooled client towards node ports.
+/// Forwards requests to nodes over their idle connections, or new ones.
 #[derive(Clone, Debug)]
 pub(crate) struct Forwarder {
-    client: Client<HttpConnector, SlotBody>,
+    client: http1::Builder,
 }
 
 impl Forwarder {
-    /// A client with keep-alive pooling per node.
+    /// A forwarder with hyper's HTTP/1.1 client defaults.
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .build(connector);
-        Self { client }
+        Self {
+            client: http1::Builder::new(),
+        }
     }
 
     /// Sends `req` (headers already rewritten) to a node of `backends`,
-    /// trying the next node only when connecting failed.
+    /// trying another connection or node only while the request is unsent.
     pub async fn forward(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         backends: &BackendSet,
     ) -> Response<ResponseBody> {
-        let (parts, body) = req.into_parts();
-        let slot: Slot = Arc::new(Mutex::new(Some(body)));
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        // hyper writes the target as given: the origin form for the node,
+        // also for HTTP/2 requests (absolute form).
+        let path = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *req.uri_mut() = Uri::from(path);
+        *req.version_mut() = Version::HTTP_11;
         for target in backends.candidates() {
-            let Ok(uri) = format!("http://{}{path}", target.addr).parse::<http::Uri>() else {
-                return local_response(StatusCode::BAD_REQUEST, "bad request target\n");
-            };
-            let mut out = Request::new(SlotBody {
-                slot: slot.clone(),
-                taken: None,
-            });
-            *out.method_mut() = parts.method.clone();
-            *out.uri_mut() = uri;
-            *out.version_mut() = Version::HTTP_11;
-            *out.headers_mut() = parts.headers.clone();
-            match self.client.request(out).await {
-                Ok(resp) => {
-                    let (mut head, body) = resp.into_parts();
-                    strip_hop_by_hop(&mut head.headers);
-                    return Response::from_parts(head, body.boxed());
+            // Idle connections first (each one found closed is dropped),
+            // then one new connection.
+            loop {
+                let (mut sender, fresh) = match target.http_idle.take() {
+                    Some(sender) => (sender, false),
+                    // Boxed: connecting is rare, and its state would
+                    // otherwise grow every request's future.
+                    None => match Box::pin(self.connect(target)).await {
+                        Some(sender) => (sender, true),
+                        None => {
+                            target.mark_suspect();
+                            break;
+                        }
+                    },
+                };
+                if sender.ready().await.is_err() {
+                    if fresh {
+                        break;
+                    }
+                    continue;
                 }
-                Err(error) if error.is_connect() && slot.lock().is_some() => {
-                    tracing::debug!(addr = %target.addr, %error, "Backend connect failed, trying next");
-                    target.mark_suspect();
-                }
-                Err(error) => {
-                    tracing::debug!(addr = %target.addr, %error, "Backend request failed");
-                    return local_response(StatusCode::BAD_GATEWAY, "bad gateway\n");
+                match sender.try_send_request(req).await {
+                    Ok(resp) => {
+                        let (mut head, body) = resp.into_parts();
+                        strip_hop_by_hop(&mut head.headers);
+                        let mut body = UpstreamBody {
+                            body,
+                            conn: Some((sender, target.clone())),
+                        };
+                        if body.body.is_end_stream() {
+                            body.release();
+                        }
+                        return Response::from_parts(head, ResponseBody(Inner::Upstream(body)));
+                    }
+                    Err(mut error) => match error.take_message() {
+                        Some(unsent) => {
+                            tracing::debug!(addr = %target.addr, error = %error.error(), "Backend connection closed before the request, trying another");
+                            req = unsent;
+                            if fresh {
+                                break;
+                            }
+                        }
+                        None => {
+                            tracing::debug!(addr = %target.addr, error = %error.error(), "Backend request failed");
+                            return local_response(StatusCode::BAD_GATEWAY, "bad gateway\n");
+                        }
+                    },
                 }
             }
         }
         local_response(StatusCode::BAD_GATEWAY, "no backend available\n")
     }
+
+    /// A new connection to `target`; none when connecting failed.
+    async fn connect(&self, target: &Target) -> Option<SendRequest<Incoming>> {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr))
+            .await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(addr = %target.addr, %error, "Backend connect failed, trying next");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(addr = %target.addr, "Backend connect timed out, trying next");
+                return None;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match self.client.handshake(TokioIo::new(stream)).await {
+            Ok((sender, conn)) => {
+                let addr = target.addr;
+                tokio::spawn(async move {
+                    if let Err(error) = conn.await {
+                        tracing::debug!(%addr, %error, "Backend connection ended with an error");
+                    }
+                });
+                Some(sender)
+            }
+            Err(error) => {
+                tracing::debug!(addr = %target.addr, %error, "Backend handshake failed");
+                None
+            }
+        }
+    }
 }
+
+#[cfg(test)]
+#[path = "forward_pool_tests.rs"]
+mod pool_tests;
 
 #[cfg(test)]
 mod tests {
@@ -241,13 +393,18 @@ mod tests {
             &mut h,
             "::ffff:127.0.0.5".parse().expect("ip"),
             true,
-            "example.com",
+            HeaderValue::from_static("example.com"),
         );
         assert_eq!(h[X_FORWARDED_FOR], "10.0.0.1, 10.0.0.2, 127.0.0.5");
         assert_eq!(h[X_FORWARDED_PROTO], "https");
         assert_eq!(h[X_FORWARDED_HOST], "example.com");
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, "127.0.0.5".parse().expect("ip"), false, "a:8080");
+        add_forwarded(
+            &mut h,
+            "127.0.0.5".parse().expect("ip"),
+            false,
+            HeaderValue::from_static("a:8080"),
+        );
         assert_eq!(h[X_FORWARDED_FOR], "127.0.0.5");
         assert_eq!(h[X_FORWARDED_PROTO], "http");
     }

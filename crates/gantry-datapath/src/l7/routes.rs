@@ -122,10 +122,17 @@ impl RouteTable {
     /// Routes a request for `host` (without port) and `path`; none when the
     /// listener serves no object at all.
     pub fn route(&self, host: &str, path: &str) -> Option<Routed<'_>> {
-        let host = host.to_ascii_lowercase();
+        // Hosts are nearly always sent in lower case: copy only when not.
+        let lowered;
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = host.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            host
+        };
         let rules = self
             .exact
-            .get(&host)
+            .get(host)
             .or_else(|| {
                 let (_, parent) = host.split_once('.')?;
                 self.wildcard.get(parent)
@@ -184,7 +191,7 @@ mod tests {
         match r {
             Some(Routed {
                 backend: Some(b), ..
-            }) => b.candidates()[0].node.clone(),
+            }) => b.candidates().next().expect("a node").node.clone(),
             Some(Routed { backend: None, .. }) => "404".into(),
             None => "none".into(),
         }

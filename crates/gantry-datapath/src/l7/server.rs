@@ -33,6 +33,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
+use prometheus_client::metrics::counter::Counter;
 use rustls::ServerConfig;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -49,9 +50,12 @@ use super::{
 use crate::{
     io::{MeteredIo, idle_expired},
     listener::ListenerEnv,
-    metrics::{Metrics, RequestLabels, status_class},
+    metrics::{Metrics, RequestLabels, STATUS_CLASSES, status_index},
     plan::SourceRanges,
 };
+
+/// hyper's default limit on HTTP/1 request header fields.
+const HYPER_MAX_HEADERS: usize = 100;
 
 /// Most concurrent HTTP/2 streams per connection.
 const MAX_CONCURRENT_STREAMS: u32 = 250;
@@ -82,6 +86,19 @@ pub(crate) struct HttpShared {
     pub metrics: Arc<Metrics>,
 }
 
+/// What every connection of one L7 listener shares; built once per
+/// listener so a request clones nothing but one `Arc`.
+struct ListenerCtx {
+    config: Arc<ArcSwap<L7Config>>,
+    env: Arc<ListenerEnv>,
+    shared: Arc<HttpShared>,
+    /// The listener's request counters by status class (`1xx` .. `5xx`),
+    /// resolved once instead of a label lookup per request.
+    requests: [Counter; 5],
+    /// hyper's server settings.
+    builder: auto::Builder<TokioExecutor>,
+}
+
 /// Accepts until `stop` fires.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -90,6 +107,23 @@ pub(crate) async fn accept_loop(
     shared: Arc<HttpShared>,
     stop: CancellationToken,
 ) {
+    let requests = STATUS_CLASSES.map(|class| {
+        shared
+            .metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                frontend: env.frontend.clone(),
+                class,
+            })
+            .clone()
+    });
+    let ctx = Arc::new(ListenerCtx {
+        builder: server_builder(&shared),
+        config,
+        env,
+        shared,
+        requests,
+    });
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
@@ -97,42 +131,51 @@ pub(crate) async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                if !config.load().ranges.allows(peer.ip()) {
-                    env.rejected.inc();
+                if !ctx.config.load().ranges.allows(peer.ip()) {
+                    ctx.env.rejected.inc();
                     continue;
                 }
-                env.connections.inc();
+                ctx.env.connections.inc();
                 let _ = stream.set_nodelay(true);
-                env.tracker.spawn(connection(
-                    stream,
-                    peer,
-                    config.clone(),
-                    env.clone(),
-                    shared.clone(),
-                ));
+                ctx.env.tracker.spawn(connection(stream, peer, ctx.clone()));
             }
             Err(error) => {
-                tracing::warn!(frontend = %env.frontend, %error, "Accept failed");
+                tracing::warn!(frontend = %ctx.env.frontend, %error, "Accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
 }
 
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    config: Arc<ArcSwap<L7Config>>,
-    env: Arc<ListenerEnv>,
-    shared: Arc<HttpShared>,
-) {
-    let deadline = Instant::now() + shared.header_read_timeout;
-    let activity = env.activity();
+/// hyper's server with the datapath's limits.
+fn server_builder(shared: &HttpShared) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut http1 = builder.http1();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.header_read_timeout)
+        .max_buf_size(shared.max_header_bytes.max(8192));
+    // hyper's own limit is this one, and setting it explicitly makes every
+    // request initialise a header table of that size: only set another.
+    if shared.max_headers != HYPER_MAX_HEADERS {
+        http1.max_headers(shared.max_headers);
+    }
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(u32::try_from(shared.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<ListenerCtx>) {
+    let deadline = Instant::now() + ctx.shared.header_read_timeout;
+    let activity = ctx.env.activity();
     let io = MeteredIo::new(stream, activity.clone());
-    let tls = config.load().tls.clone();
-    let idle = idle_expired(activity, env.idle_timeout);
+    let tls = ctx.config.load().tls.clone();
+    let idle = idle_expired(activity, ctx.env.idle_timeout);
     match tls {
-        None => serve(io, peer, false, None, config, env, shared, deadline, idle).await,
+        None => serve(io, peer, false, None, ctx, deadline, idle).await,
         Some(tls) => {
             let handshake = TlsAcceptor::from(tls).accept(io);
             let stream = tokio::select! {
@@ -144,67 +187,42 @@ async fn connection(
                     }
                     Err(_) => return,
                 },
-                () = env.closing.cancelled() => return,
+                () = ctx.env.closing.cancelled() => return,
             };
             let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-            serve(
-                stream, peer, true, alpn, config, env, shared, deadline, idle,
-            )
-            .await;
+            serve(stream, peer, true, alpn, ctx, deadline, idle).await;
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve<I>(
     io: I,
     peer: SocketAddr,
     https: bool,
     alpn: Option<Vec<u8>>,
-    config: Arc<ArcSwap<L7Config>>,
-    env: Arc<ListenerEnv>,
-    shared: Arc<HttpShared>,
+    ctx: Arc<ListenerCtx>,
     deadline: Instant,
     idle: impl Future<Output = ()>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.header_read_timeout)
-        .max_buf_size(shared.max_header_bytes.max(8192))
-        .max_headers(shared.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_header_list_size(u32::try_from(shared.max_header_bytes).unwrap_or(u32::MAX));
     // With TLS, ALPN has already chosen the protocol; no need to sniff.
     let builder = match alpn.as_deref() {
-        Some(b"h2") => builder.http2_only(),
-        Some(_) => builder.http1_only(),
-        None if https => builder.http1_only(),
-        None => builder,
+        Some(b"h2") => ctx.builder.clone().http2_only(),
+        Some(_) => ctx.builder.clone().http1_only(),
+        None if https => ctx.builder.clone().http1_only(),
+        None => ctx.builder.clone(),
     };
     let seen_request = Arc::new(AtomicBool::new(false));
     let service = {
         let seen_request = seen_request.clone();
-        let frontend = env.frontend.clone();
+        let ctx = ctx.clone();
         service_fn(move |req: Request<Incoming>| {
             seen_request.store(true, Ordering::Release);
-            let config = config.clone();
-            let shared = shared.clone();
-            let frontend = frontend.clone();
+            let ctx = ctx.clone();
             async move {
-                let resp = handle(req, peer, https, &config, &shared).await;
-                let class = status_class(resp.status());
-                shared
-                    .metrics
-                    .requests
-                    .get_or_create(&RequestLabels { frontend, class })
-                    .inc();
+                let resp = handle(req, peer, https, &ctx).await;
+                ctx.requests[status_index(resp.status())].inc();
                 Ok::<_, Infallible>(resp)
             }
         })
@@ -233,62 +251,72 @@ async fn serve<I>(
                 return;
             }
             () = &mut idle => return,
-            () = env.draining.cancelled(), if !draining => {
+            () = ctx.env.draining.cancelled(), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = env.closing.cancelled() => return,
+            () = ctx.env.closing.cancelled() => return,
         }
     }
 }
 
 async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     peer: SocketAddr,
     https: bool,
-    config: &ArcSwap<L7Config>,
-    shared: &HttpShared,
+    ctx: &ListenerCtx,
 ) -> Response<ResponseBody> {
-    let config = config.load_full();
-    let Some(authority) = request_authority(&req) else {
+    let Some((authority, host_value)) = request_authority(&req) else {
         return local_response(StatusCode::BAD_REQUEST, "missing host\n");
     };
-    let host = authority.host().trim_end_matches('.').to_owned();
-    let Some(routed) = config.routes.route(&host, req.uri().path()) else {
-        return local_response(StatusCode::NOT_FOUND, "not found\n");
+    let backend = {
+        let config = ctx.config.load();
+        let host = authority.host().trim_end_matches('.');
+        let Some(routed) = config.routes.route(host, req.uri().path()) else {
+            return local_response(StatusCode::NOT_FOUND, "not found\n");
+        };
+        if !routed.site.ranges.allows(peer.ip()) {
+            return local_response(StatusCode::FORBIDDEN, "forbidden\n");
+        }
+        if !https && routed.site.ssl_redirect {
+            return redirect(&authority, &req);
+        }
+        let Some(backend) = routed.backend.cloned() else {
+            return local_response(StatusCode::NOT_FOUND, "not found\n");
+        };
+        backend
     };
-    if !routed.site.ranges.allows(peer.ip()) {
-        return local_response(StatusCode::FORBIDDEN, "forbidden\n");
-    }
-    if !https && routed.site.ssl_redirect {
-        return redirect(&authority, &req);
-    }
-    let Some(backend) = routed.backend.cloned() else {
-        return local_response(StatusCode::NOT_FOUND, "not found\n");
+    let host_value = match host_value {
+        Some(v) => v,
+        None => match HeaderValue::from_str(authority.as_str()) {
+            Ok(v) => v,
+            Err(_) => return local_response(StatusCode::BAD_REQUEST, "bad host\n"),
+        },
     };
-    let mut req = req;
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
-    add_forwarded(headers, peer.ip(), https, authority.as_str());
-    if !headers.contains_key(header::HOST)
-        && let Ok(v) = HeaderValue::from_str(authority.as_str())
-    {
-        headers.insert(header::HOST, v);
+    if !headers.contains_key(header::HOST) {
+        headers.insert(header::HOST, host_value.clone());
     }
-    shared.forwarder.forward(req, &backend).await
+    add_forwarded(headers, peer.ip(), https, host_value);
+    ctx.shared.forwarder.forward(req, &backend).await
 }
 
-/// The request's authority: the URI's (HTTP/2, absolute form) or `Host`.
-fn request_authority(req: &Request<Incoming>) -> Option<http::uri::Authority> {
+/// The request's authority: the URI's (HTTP/2, absolute form) or `Host`,
+/// with the `Host` value when it came from there.
+fn request_authority(
+    req: &Request<Incoming>,
+) -> Option<(http::uri::Authority, Option<HeaderValue>)> {
     if let Some(a) = req.uri().authority() {
-        return Some(a.clone());
+        return Some((a.clone(), None));
     }
-    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let value = req.headers().get(header::HOST)?;
+    let host = value.to_str().ok()?;
     // A Host with userinfo is not a host; refuse rather than reinterpret.
     if host.contains('@') {
         return None;
     }
-    host.parse().ok()
+    Some((host.parse().ok()?, Some(value.clone())))
 }
 
 fn redirect(authority: &http::uri::Authority, req: &Request<Incoming>) -> Response<ResponseBody> {
