@@ -7,6 +7,7 @@
 
 mod bad_config;
 mod ingress;
+mod l2;
 mod l4;
 mod support;
 
