@@ -7,6 +7,7 @@
 //! helm, moto_server, installed by `scripts/install-tools.sh`). A suite run
 //! without them fails at once with a message saying so.
 
+pub mod aws;
 pub mod local;
 pub mod netns;
 

@@ -1,0 +1,182 @@
+//! Ingress on AWS: two hosts with two paths each and TLS become an ALB with
+//! listeners on 80 and 443 and one rule per host and path in Ingress order.
+//! The certificate is imported into moto's ACM by the test and named in the
+//! class (`spec.aws.certificateArn`).
+
+use base64::Engine;
+use gantry_e2e::{aws::moto::acm, wait_for};
+use rcgen::{CertificateParams, KeyPair};
+use serde_json::json;
+
+use crate::support::{T, figures};
+
+/// A certificate for both hosts: imported into ACM and held in the
+/// Ingress's TLS Secret.
+struct Certificate {
+    arn: String,
+    cert_b64: String,
+    key_b64: String,
+}
+
+/// Two NodePort backends, the TLS Secret, the TLS class, its IngressClass
+/// and the Ingress.
+fn manifests(cert: &Certificate, endpoint: &str) -> String {
+    let Certificate {
+        arn: certificate_arn,
+        cert_b64,
+        key_b64,
+    } = cert;
+    let backend = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: NodePort\n  selector: {{app: {name}}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n---\n"
+        )
+    };
+    format!(
+        r#"{}{}apiVersion: v1
+kind: Secret
+metadata:
+  name: site-tls
+type: kubernetes.io/tls
+data:
+  tls.crt: {cert_b64}
+  tls.key: {key_b64}
+---
+apiVersion: gantry.dev/v1alpha1
+kind: LoadBalancerClass
+metadata:
+  name: aws-tls
+spec:
+  provider: aws
+  aws:
+    region: us-east-1
+    endpoint: {endpoint}
+    certificateArn: {certificate_arn}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: gantry-aws
+spec:
+  controller: gantry.dev/ingress-controller
+  parameters: {{apiGroup: gantry.dev, kind: LoadBalancerClass, name: aws-tls, scope: Cluster}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: site
+spec:
+  ingressClassName: gantry-aws
+  tls:
+  - hosts: [a.example.test, b.example.test]
+    secretName: site-tls
+  rules:
+  - host: a.example.test
+    http:
+      paths:
+      - {{path: /exact, pathType: Exact, backend: {{service: {{name: alpha, port: {{number: 80}}}}}}}}
+      - {{path: /pre, pathType: Prefix, backend: {{service: {{name: beta, port: {{number: 80}}}}}}}}
+  - host: b.example.test
+    http:
+      paths:
+      - {{path: /x, pathType: Prefix, backend: {{service: {{name: alpha, port: {{number: 80}}}}}}}}
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: beta, port: {{number: 80}}}}}}}}
+"#,
+        backend("alpha"),
+        backend("beta"),
+    )
+}
+
+/// Import a self-signed certificate for both hosts into moto's ACM.
+fn import_certificate(env: &gantry_e2e::aws::AwsEnv) -> Certificate {
+    let key = KeyPair::generate().expect("key");
+    let params = CertificateParams::new(vec!["a.example.test".into(), "b.example.test".into()])
+        .expect("params");
+    let cert = params.self_signed(&key).expect("certificate");
+    let b64 = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    let (cert_b64, key_b64) = (b64(cert.pem()), b64(key.serialize_pem()));
+    let out = env
+        .rt
+        .block_on(acm(
+            &env.world.endpoint,
+            "ImportCertificate",
+            json!({"Certificate": cert_b64, "PrivateKey": key_b64}),
+        ))
+        .expect("import certificate");
+    Certificate {
+        arn: out["CertificateArn"]
+            .as_str()
+            .expect("certificate ARN")
+            .to_string(),
+        cert_b64,
+        key_b64,
+    }
+}
+
+#[test]
+fn ingress_with_two_hosts_two_paths_and_tls_becomes_alb_rules() {
+    let env = gantry_e2e::aws::AwsEnv::start(3, "5s").expect("environment");
+    let cert = import_certificate(&env);
+    env.proxy.reset();
+    env.apply("site", &manifests(&cert, &env.proxy.endpoint));
+    let dns = wait_for("ALB DNS name in the Ingress status", T, || {
+        env.hostname("ingress", "site")
+    });
+    // The rules may land after the first status write; wait for all four.
+    let inv = wait_for("four host and path rules on 443", T, || {
+        let inv = env.inventory();
+        let n = inv
+            .rules
+            .iter()
+            .filter(|r| r.listener_port == 443 && r.priority != "default")
+            .count();
+        (n == 4).then_some(inv)
+    });
+    figures(&env, "Ingress create (ALB, 2 backends, TLS)");
+    assert_eq!(inv.balancers.len(), 1, "{inv:#?}");
+    assert_eq!(inv.balancers[0].kind, "application");
+    assert_eq!(inv.balancers[0].dns, dns);
+    let mut listeners: Vec<_> = inv
+        .listeners
+        .iter()
+        .map(|l| (l.port, l.protocol.clone()))
+        .collect();
+    listeners.sort();
+    assert_eq!(
+        listeners,
+        [(80, "HTTP".to_string()), (443, "HTTPS".to_string())]
+    );
+    // One target group per backend Service port.
+    assert_eq!(inv.target_groups.len(), 2, "{inv:#?}");
+    let mut rules: Vec<_> = inv
+        .rules
+        .iter()
+        .filter(|r| r.listener_port == 443 && r.priority != "default")
+        .collect();
+    rules.sort_by_key(|r| r.priority.parse::<u32>().expect("numeric priority"));
+    let shape: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| {
+            let mut c = r.conditions.clone();
+            c.sort();
+            c
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ["host-header=a.example.test", "path-pattern=/exact"],
+            ["host-header=a.example.test", "path-pattern=/pre|/pre/*"],
+            ["host-header=b.example.test", "path-pattern=/x|/x/*"],
+            ["host-header=b.example.test", "path-pattern=/*"],
+        ],
+        "rules in Ingress order: {rules:#?}"
+    );
+    // alpha, beta, alpha, beta.
+    assert_eq!(rules[0].target_group, rules[2].target_group);
+    assert_eq!(rules[1].target_group, rules[3].target_group);
+    assert_ne!(rules[0].target_group, rules[1].target_group);
+
+    env.kubectl(&["delete", "ingress", "site", "--wait=true", "--timeout=60s"]);
+    let left = env.inventory();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
