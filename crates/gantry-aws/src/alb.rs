@@ -11,7 +11,7 @@ use gantry_model::{
 
 use crate::{
     discovery::instance_id,
-    nlb::{Health, NAME_LEN, ObservedListener},
+    nlb::{Health, ObservedListener},
 };
 
 /// What a listener does with requests no rule matches.
@@ -89,12 +89,14 @@ pub fn patterns(path: &str, how: PathMatch) -> Vec<String> {
 
 /// Turn an Ingress's L7 spec into the ALB it needs. `certificate` serves
 /// HTTPS when the Ingress names no ACM certificate by annotation: the
-/// class's, or the one imported from the Ingress's TLS Secret.
+/// class's, or the one imported from the Ingress's TLS Secret. `slot`
+/// picks the names (see [`crate::slot`]).
 pub fn wanted(
     owner: &Owner,
     class: &str,
     spec: &L7Spec,
     certificate: Option<&str>,
+    slot: crate::slot::Slot,
 ) -> Result<Wanted, ProviderError> {
     let tg_name = |i: usize| -> Result<String, ProviderError> {
         let b = spec
@@ -104,10 +106,10 @@ pub fn wanted(
                 operation: "Translate",
                 message: format!("backend index {i} out of range"),
             })?;
-        Ok(owner.resource_name(
+        Ok(slot.name(
+            owner,
             class,
             &format!("{}-{}-{}-{}", b.namespace, b.service, b.port, b.node_port),
-            NAME_LEN,
         ))
     };
     let mut target_groups = BTreeMap::new();
@@ -197,7 +199,7 @@ pub fn wanted(
         });
     }
     Ok(Wanted {
-        name: owner.resource_name(class, "alb", NAME_LEN),
+        name: slot.name(owner, class, "alb"),
         target_groups,
         listeners,
         instances: spec

@@ -11,13 +11,14 @@ use gantry_model::{
 use crate::{
     AwsProvider, alb, alb_apply, alb_diff,
     certificate::{self, Pem},
-    observe,
+    observe, slot,
 };
 
 /// What `plan` and `ensure` share: the wanted shape, what AWS holds, the
 /// listeners' rules, and the Secret to import (with the placeholder the
 /// shape holds until its ARN is known).
 struct State {
+    place: slot::Placement,
     wanted: alb::Wanted,
     snap: observe::Snapshot,
     rules: alb_diff::Rules,
@@ -38,15 +39,16 @@ impl AwsProvider {
         let pending = pem
             .as_ref()
             .map(|p| format!("(imported from Secret {})", p.secret));
-        let wanted = alb::wanted(
-            owner,
-            &self.class,
-            spec,
-            self.settings
-                .certificate_arn
-                .as_deref()
-                .or(pending.as_deref()),
-        )?;
+        let certificate = self
+            .settings
+            .certificate_arn
+            .as_deref()
+            .or(pending.as_deref());
+        // Check the spec before any call.
+        alb::wanted(owner, &self.class, spec, certificate, slot::Slot::A)?;
+        let scheme = self.scheme(spec.options.scheme);
+        let place = slot::choose(&self.api, owner, &self.class, "alb", scheme).await?;
+        let wanted = alb::wanted(owner, &self.class, spec, certificate, place.slot)?;
         let snap = observe::snapshot(
             &self.api,
             owner,
@@ -71,6 +73,7 @@ impl AwsProvider {
             _ => None,
         };
         Ok(State {
+            place,
             wanted,
             snap,
             rules,
@@ -84,6 +87,7 @@ impl AwsProvider {
         spec: &L7Spec,
     ) -> Result<Plan, ProviderError> {
         let State {
+            place,
             mut wanted,
             snap,
             rules,
@@ -117,6 +121,9 @@ impl AwsProvider {
                 .iter()
                 .map(|s| alb_diff::describe(s, &wanted)),
         );
+        if let Some(old) = &place.old {
+            changes.push(Self::replaced(old, &wanted.name));
+        }
         Ok(Plan { changes })
     }
 
@@ -126,6 +133,7 @@ impl AwsProvider {
         spec: &L7Spec,
     ) -> Result<ObservedStatus, ProviderError> {
         let State {
+            place,
             mut wanted,
             snap,
             rules,
@@ -148,6 +156,7 @@ impl AwsProvider {
         // Certificates of an earlier Secret, now that no listener uses them.
         certificate::delete(&self.api, &stale).await?;
         let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
+        self.retire(owner, &place, ready).await?;
         Ok(alb_apply::status(&wanted, dns, ready))
     }
 }

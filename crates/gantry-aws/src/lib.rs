@@ -31,10 +31,12 @@ mod certificate;
 mod discovery;
 mod ensure;
 mod error;
+mod l4;
 mod l7;
 pub mod nlb;
 mod observe;
 mod security_group;
+pub mod slot;
 mod teardown;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
@@ -45,7 +47,7 @@ use gantry_model::{
     DesiredLoadBalancer, LoadBalancer, ObservedStatus, Owner, OwnerKind, Plan, ProviderError,
     ProviderKind,
     class::AwsSettings,
-    desired::{L4Spec, LoadBalancerSpec, Scheme},
+    desired::{LoadBalancerSpec, Scheme},
     provider::{Change, DeleteOutcome},
 };
 use parking_lot::Mutex;
@@ -55,7 +57,16 @@ pub use crate::{
     api::{CallLog, Outcome, is_read},
     discovery::{ROLE_ELB, ROLE_INTERNAL_ELB, cluster_tag, instance_id},
     error::AwsError,
+    slot::Slot,
 };
+
+/// The role part of the balancer's name for `owner`'s kind.
+fn role(owner: &Owner) -> &'static str {
+    match owner.kind {
+        OwnerKind::Service => "nlb",
+        OwnerKind::Ingress => "alb",
+    }
+}
 
 /// Default deadline of every AWS API call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -148,13 +159,15 @@ impl AwsProvider {
         self.api.log.clone()
     }
 
-    /// The name of `owner`'s balancer in this class.
+    /// The name of `owner`'s balancer in this class (in its usual slot; a
+    /// scheme change moves it to the alternate, see [`Self::balancer_name_in`]).
     pub fn balancer_name(&self, owner: &Owner) -> String {
-        let role = match owner.kind {
-            OwnerKind::Service => "nlb",
-            OwnerKind::Ingress => "alb",
-        };
-        owner.resource_name(&self.class, role, nlb::NAME_LEN)
+        self.balancer_name_in(owner, Slot::A)
+    }
+
+    /// The name of `owner`'s balancer in `slot`.
+    pub fn balancer_name_in(&self, owner: &Owner, slot: Slot) -> String {
+        slot.name(owner, &self.class, role(owner))
     }
 
     fn check_class(&self, desired: &DesiredLoadBalancer) -> Result<(), ProviderError> {
@@ -269,63 +282,28 @@ impl AwsProvider {
             .unwrap_or(Scheme::InternetFacing)
     }
 
-    async fn plan_l4(&self, owner: &Owner, spec: &L4Spec) -> Result<Plan, ProviderError> {
-        let wanted = nlb::wanted(owner, &self.class, spec)?;
-        let mut snap = observe::snapshot(
-            &self.api,
-            owner,
-            &self.class,
-            &wanted.name,
-            wanted.target_groups.keys(),
-        )
-        .await?;
-        observe::nlb_attributes(&self.api, &mut snap.observed, wanted.cross_zone.is_some()).await?;
-        let steps = nlb::diff(&wanted, &snap.observed);
-        let rules = nlb::sg_rules(&wanted, &spec.source_ranges);
-        let mut changes = self
-            .plan_security_group(owner, snap.balancer.as_ref(), &rules)
-            .await?;
-        changes.extend(
-            steps
-                .iter()
-                .map(|s| nlb::describe(s, &wanted, &snap.observed)),
-        );
-        Ok(Plan { changes })
+    /// A `plan` change for a balancer being replaced (scheme change).
+    fn replaced(old: &str, new: &str) -> Change {
+        Change {
+            action: gantry_model::provider::Action::Delete,
+            resource: "load-balancer".into(),
+            name: old.to_string(),
+            detail: format!("replaced by {new} (scheme change), once that one is active"),
+        }
     }
 
-    async fn ensure_l4(
+    /// Delete the balancer being replaced once its successor is `ready`
+    /// (the status already names the successor by then).
+    async fn retire(
         &self,
         owner: &Owner,
-        spec: &L4Spec,
-    ) -> Result<ObservedStatus, ProviderError> {
-        let wanted = nlb::wanted(owner, &self.class, spec)?;
-        let mut snap = observe::snapshot(
-            &self.api,
-            owner,
-            &self.class,
-            &wanted.name,
-            wanted.target_groups.keys(),
-        )
-        .await?;
-        observe::nlb_attributes(&self.api, &mut snap.observed, wanted.cross_zone.is_some()).await?;
-        let steps = nlb::diff(&wanted, &snap.observed);
-        let scheme = self.scheme(spec.options.scheme);
-        let rules = nlb::sg_rules(&wanted, &spec.source_ranges);
-        let (cx, vpc) = self
-            .prepare(
-                owner,
-                scheme,
-                &spec.options.subnets,
-                snap.balancer.as_ref(),
-                &rules,
-            )
-            .await?;
-        let (_, dns) = ensure::apply(&cx, &wanted, snap.observed, &steps, Some(vpc)).await?;
-        self.attach(&cx, snap.balancer.as_ref()).await?;
-        // A balancer just created is still provisioning; a later resync
-        // sees it active.
-        let ready = snap.balancer.as_ref().is_some_and(observe::is_active);
-        Ok(ensure::status(&wanted, dns, ready))
+        place: &slot::Placement,
+        ready: bool,
+    ) -> Result<(), ProviderError> {
+        if ready && let Some(old) = &place.old {
+            teardown::delete_balancer(&self.api, owner, &self.class, old).await?;
+        }
+        Ok(())
     }
 }
 
@@ -352,8 +330,7 @@ impl LoadBalancer for AwsProvider {
     }
 
     async fn delete(&self, owner: &Owner) -> Result<DeleteOutcome, ProviderError> {
-        let name = self.balancer_name(owner);
-        if teardown::delete(&self.api, owner, &self.class, &name).await? {
+        if teardown::delete(&self.api, owner, &self.class, role(owner)).await? {
             Ok(DeleteOutcome::Deleted)
         } else {
             Ok(DeleteOutcome::NotFound)

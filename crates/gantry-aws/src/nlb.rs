@@ -132,7 +132,14 @@ pub struct Wanted {
 /// Target groups are named by protocol, frontend port and node port: a
 /// target group's port and protocol cannot change in place, so a new node
 /// port gets a new group that the listener switches to.
-pub fn wanted(owner: &Owner, class: &str, spec: &L4Spec) -> Result<Wanted, ProviderError> {
+///
+/// `slot` picks the names (see [`crate::slot`]).
+pub fn wanted(
+    owner: &Owner,
+    class: &str,
+    spec: &L4Spec,
+    slot: crate::slot::Slot,
+) -> Result<Wanted, ProviderError> {
     if spec.requested_ip.is_some() {
         return Err(ProviderError::Unsupported {
             provider: ProviderKind::Aws,
@@ -169,7 +176,7 @@ pub fn wanted(owner: &Owner, class: &str, spec: &L4Spec) -> Result<Wanted, Provi
     let mut listeners = BTreeMap::new();
     for (port, (protocol, node_port)) in by_port {
         let role = format!("{}-{port}-{node_port}", protocol.role());
-        let name = owner.resource_name(class, &role, NAME_LEN);
+        let name = slot.name(owner, class, &role);
         target_groups.insert(
             name.clone(),
             WantedTg {
@@ -195,7 +202,7 @@ pub fn wanted(owner: &Owner, class: &str, spec: &L4Spec) -> Result<Wanted, Provi
         .map(str::to_string)
         .collect();
     Ok(Wanted {
-        name: owner.resource_name(class, "nlb", NAME_LEN),
+        name: slot.name(owner, class, "nlb"),
         target_groups,
         listeners,
         instances,

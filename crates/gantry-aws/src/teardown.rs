@@ -15,7 +15,8 @@ use crate::{
     api::{Api, Budget},
     ensure::{delete_listener, delete_target_group},
     error::has_code,
-    observe::{balancer, tags},
+    observe::{balancer, forward_target, tags},
+    slot::Slot,
 };
 
 /// ARN and name of every target group in the account and region.
@@ -74,56 +75,101 @@ async fn all_balancers(api: &Api) -> Result<Vec<String>, ProviderError> {
     }
 }
 
-/// Remove the balancer `name` and every target group of `owner` in `class`.
-/// A balancer with our name but foreign tags is left alone.
-pub(crate) async fn delete(
+/// Remove the balancer `name` of `owner` (listeners first) and the target
+/// groups it uses; whether it existed. A balancer with our name but foreign
+/// tags is left alone.
+pub(crate) async fn delete_balancer(
     api: &Api,
     owner: &Owner,
     class: &str,
     name: &str,
 ) -> Result<bool, ProviderError> {
-    let mut deleted = false;
-    if let Some(lb) = balancer(api, name).await? {
-        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-        let lb_tags = tags(api, std::slice::from_ref(&arn)).await?;
-        if lb_tags.get(&arn).is_some_and(|t| owner.owns(class, t)) {
-            let listeners = api
+    let Some(lb) = balancer(api, name).await? else {
+        return Ok(false);
+    };
+    let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+    let lb_tags = tags(api, std::slice::from_ref(&arn)).await?;
+    if !lb_tags.get(&arn).is_some_and(|t| owner.owns(class, t)) {
+        tracing::warn!(%owner, name, "a load balancer with our name is not ours; leaving it");
+        return Ok(false);
+    }
+    let listeners = api
+        .call(
+            "DescribeListeners",
+            Budget::General,
+            api.elb.describe_listeners().load_balancer_arn(&arn).send(),
+        )
+        .await?;
+    // The groups it uses, read before the listeners and rules naming them go.
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for l in listeners.listeners() {
+        used.extend(forward_target(l.default_actions()));
+        if let Some(larn) = l.listener_arn() {
+            let rules = api
                 .call(
-                    "DescribeListeners",
+                    "DescribeRules",
                     Budget::General,
-                    api.elb.describe_listeners().load_balancer_arn(&arn).send(),
+                    api.elb.describe_rules().listener_arn(larn).send(),
                 )
                 .await?;
-            for l in listeners.listeners() {
-                if let Some(larn) = l.listener_arn() {
-                    delete_listener(api, larn).await?;
-                }
-            }
-            let op = "DeleteLoadBalancer";
-            match api
-                .raw(
-                    op,
-                    Budget::General,
-                    api.elb
-                        .delete_load_balancer()
-                        .load_balancer_arn(&arn)
-                        .send(),
-                )
-                .await?
-            {
-                Ok(_) => {}
-                Err(e) if has_code(&e, "LoadBalancerNotFound") => {}
-                Err(e) if has_code(&e, "OperationNotPermitted") => {
-                    return Err(ProviderError::DeletionRefused {
-                        message: format!("load balancer {name} has deletion protection on"),
-                    });
-                }
-                Err(e) => return Err(crate::error::classify(op, e)),
-            }
-            deleted = true;
-        } else {
-            tracing::warn!(%owner, name, "a load balancer with our name is not ours; leaving it");
+            used.extend(
+                rules
+                    .rules()
+                    .iter()
+                    .filter_map(|r| forward_target(r.actions())),
+            );
         }
+    }
+    for l in listeners.listeners() {
+        if let Some(larn) = l.listener_arn() {
+            delete_listener(api, larn).await?;
+        }
+    }
+    let op = "DeleteLoadBalancer";
+    match api
+        .raw(
+            op,
+            Budget::General,
+            api.elb
+                .delete_load_balancer()
+                .load_balancer_arn(&arn)
+                .send(),
+        )
+        .await?
+    {
+        Ok(_) => {}
+        Err(e) if has_code(&e, "LoadBalancerNotFound") => {}
+        Err(e) if has_code(&e, "OperationNotPermitted") => {
+            return Err(ProviderError::DeletionRefused {
+                message: format!("load balancer {name} has deletion protection on"),
+            });
+        }
+        Err(e) => return Err(crate::error::classify(op, e)),
+    }
+    let used: Vec<String> = used.into_iter().collect();
+    if !used.is_empty() {
+        let group_tags = tags(api, &used).await?;
+        for tg in &used {
+            if group_tags.get(tg).is_some_and(|t| owner.owns(class, t)) {
+                delete_target_group(api, tg).await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Remove everything of `owner` in `class`: the balancer in either name
+/// slot, every target group tagged for it, its security group and its
+/// imported certificates, in that order.
+pub(crate) async fn delete(
+    api: &Api,
+    owner: &Owner,
+    class: &str,
+    role: &str,
+) -> Result<bool, ProviderError> {
+    let mut deleted = false;
+    for slot in [Slot::A, Slot::B] {
+        deleted |= delete_balancer(api, owner, class, &slot.name(owner, class, role)).await?;
     }
     let groups = all_target_groups(api).await?;
     let arns: Vec<String> = groups.iter().map(|(a, _)| a.clone()).collect();
