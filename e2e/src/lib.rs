@@ -8,6 +8,7 @@
 //! without them fails at once with a message saying so.
 
 pub mod aws;
+pub mod gcp;
 pub mod local;
 pub mod netns;
 
