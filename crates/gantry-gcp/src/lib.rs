@@ -24,6 +24,7 @@
 
 pub mod api;
 mod error;
+mod ingress;
 pub mod labels;
 pub mod names;
 
@@ -150,13 +151,6 @@ impl GcpProvider {
         Ok(())
     }
 
-    fn ingress_unsupported() -> ProviderError {
-        ProviderError::Unsupported {
-            provider: ProviderKind::Gcp,
-            message: "Ingress balancers are not supported by the gcp provider yet".to_string(),
-        }
-    }
-
     fn service_unsupported() -> ProviderError {
         ProviderError::Unsupported {
             provider: ProviderKind::Gcp,
@@ -232,7 +226,16 @@ impl LoadBalancer for GcpProvider {
         self.check_class(desired)?;
         match &desired.spec {
             LoadBalancerSpec::L4(_) => Err(Self::service_unsupported()),
-            LoadBalancerSpec::L7(_) => Err(Self::ingress_unsupported()),
+            LoadBalancerSpec::L7(spec) => {
+                ingress::plan(
+                    &self.api,
+                    &desired.owner,
+                    &self.class,
+                    &self.cluster_id,
+                    spec,
+                )
+                .await
+            }
         }
     }
 
@@ -240,20 +243,37 @@ impl LoadBalancer for GcpProvider {
         self.check_class(desired)?;
         match &desired.spec {
             LoadBalancerSpec::L4(_) => Err(Self::service_unsupported()),
-            LoadBalancerSpec::L7(_) => Err(Self::ingress_unsupported()),
+            LoadBalancerSpec::L7(spec) => {
+                ingress::ensure(
+                    &self.api,
+                    &desired.owner,
+                    &self.class,
+                    &self.cluster_id,
+                    spec,
+                )
+                .await
+            }
         }
     }
 
     async fn delete(&self, owner: &Owner) -> Result<DeleteOutcome, ProviderError> {
         match owner.kind {
             OwnerKind::Service => Err(Self::service_unsupported()),
-            OwnerKind::Ingress => Err(Self::ingress_unsupported()),
+            OwnerKind::Ingress => {
+                let found =
+                    ingress::delete(&self.api, owner, &self.class, &self.cluster_id).await?;
+                Ok(if found {
+                    DeleteOutcome::Deleted
+                } else {
+                    DeleteOutcome::NotFound
+                })
+            }
         }
     }
 
     async fn list_owned(&self, cluster_id: &str) -> Result<Vec<Owner>, ProviderError> {
-        let _ = cluster_id;
-        Ok(Vec::new())
+        // Service balancers join here once they are built.
+        ingress::list_owned(&self.api, cluster_id, &self.class).await
     }
 }
 
