@@ -2,7 +2,7 @@
 //! class every resource is described with, and whether this is a dry run
 //! (then writes are only recorded as [`Change`]s, for `plan`).
 
-use std::{collections::HashMap, future::Future};
+use std::{collections::HashMap, future::Future, time::Duration};
 
 use gantry_model::{
     Owner, ProviderError,
@@ -12,6 +12,12 @@ use google_cloud_compute_v1::model::Operation;
 use parking_lot::Mutex;
 
 use crate::{api::Api, error::CallError, labels};
+
+/// Attempts at a mutation refused with `400 resourceNotReady` (a resource
+/// it links to is still being changed by another Operation).
+const NOT_READY_ATTEMPTS: u32 = 6;
+/// Pause before the next such attempt, times the attempt number.
+const NOT_READY_PAUSE: Duration = Duration::from_millis(100);
 
 /// One reconcile's context.
 pub struct Cx<'a> {
@@ -117,6 +123,32 @@ impl<'a> Cx<'a> {
         });
     }
 
+    /// [`Api::mutate`], waiting out `resourceNotReady`: Compute Engine
+    /// refuses to link to or change a resource while an Operation on it is
+    /// still finishing, which passes on its own.
+    pub async fn mutate<F, Fut>(
+        &self,
+        operation: &'static str,
+        mut make: F,
+    ) -> Result<(), CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = google_cloud_compute_v1::Result<Operation>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.api.mutate(operation, &mut make).await {
+                Err(e)
+                    if e.reason() == Some("resourceNotReady") && attempt < NOT_READY_ATTEMPTS =>
+                {
+                    tokio::time::sleep(NOT_READY_PAUSE * attempt).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Records a create made outside [`Cx::create`].
     pub fn record_create(&self, resource: &str, name: &str, detail: impl Into<String>) {
         self.record(Action::Create, resource, name, detail);
@@ -140,7 +172,7 @@ impl<'a> Cx<'a> {
         if self.dry {
             return Ok(());
         }
-        match self.api.mutate(operation, make).await {
+        match self.mutate(operation, make).await {
             Err(e) if action == Action::Delete && e.is_not_found() => Ok(()),
             other => other,
         }
@@ -186,7 +218,7 @@ impl<'a> Cx<'a> {
         if self.dry {
             return Ok(());
         }
-        match self.api.mutate(operation, make).await {
+        match self.mutate(operation, make).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_already_exists() => {
                 let found = description().await?;

@@ -160,7 +160,7 @@ async fn ensure_group(
     if cx.dry {
         return Ok(None);
     }
-    let made = api
+    let made = cx
         .mutate("instanceGroups.insert", || {
             api.clients
                 .instance_groups
@@ -373,7 +373,7 @@ pub async fn release_unused(cx: &Cx<'_>) -> Result<usize, ProviderError> {
             }
             let zone = crate::api::last_segment(zone);
             let rid = request_id();
-            let gone = api
+            let gone = cx
                 .mutate("instanceGroups.delete", || {
                     api.clients
                         .instance_groups
