@@ -575,3 +575,81 @@ async fn injected_503s_converge_without_duplicates() {
     assert_eq!(gantry_resources(&sim), Vec::<Value>::new());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn stale_fingerprint_on_url_map_update_is_reread_and_retried() {
+    let sim = sim().await;
+    let p = provider(&sim).await;
+    instances(&p, &["gke-node-1"]).await;
+    p.ensure(&shop("/login", TEST_CERT_PEM))
+        .await
+        .expect("ensure");
+    let id = of_kind(&sim, "compute#urlMap")[0]["id"].clone();
+    // The next URL map update answers 412 conditionNotMet, as when another
+    // writer changed the map between our read and our write.
+    sim.faults().push(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/urlMaps/".into()),
+        status: Some(412),
+        times: 1,
+        ..Fault::default()
+    });
+    clear(&p);
+    p.ensure(&shop("/signin", TEST_CERT_PEM))
+        .await
+        .expect("converges after re-reading");
+    let log = p.calls();
+    let counts = log.lock().counts().clone();
+    assert_eq!(
+        counts.get(&("urlMaps.update", gantry_gcp::Outcome::Error)),
+        Some(&1)
+    );
+    assert_eq!(
+        counts.get(&("urlMaps.update", gantry_gcp::Outcome::Ok)),
+        Some(&1)
+    );
+    let maps = of_kind(&sim, "compute#urlMap");
+    assert_eq!(maps.len(), 1);
+    assert_eq!(maps[0]["id"], id);
+    assert_eq!(
+        path_rules(&maps[0], "admin.example.com")[0].0,
+        ["/signin".to_string()]
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn foreign_url_map_with_our_name_is_neither_adopted_nor_deleted() {
+    let sim = sim().await;
+    let p = provider(&sim).await;
+    instances(&p, &["gke-node-1"]).await;
+    let desired = seed();
+    let name = desired.owner.resource_name(CLASS, "um", 63);
+    let api = p.api();
+    api.mutate("urlMaps.insert", || {
+        api.clients
+            .url_maps
+            .insert()
+            .set_project(PROJECT)
+            .set_body(
+                google_cloud_compute_v1::model::UrlMap::new()
+                    .set_name(name.clone())
+                    .set_description("made by hand"),
+            )
+            .send()
+    })
+    .await
+    .expect("foreign map");
+    let err = p.ensure(&desired).await.expect_err("not ours");
+    assert!(
+        matches!(&err, gantry_model::ProviderError::NotOwned { resource: "url-map", name: n, .. } if *n == name),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), gantry_model::provider::ErrorClass::Permanent);
+    p.delete(&desired.owner).await.expect("delete");
+    let maps = of_kind(&sim, "compute#urlMap");
+    assert_eq!(maps.len(), 1, "the foreign map stays");
+    assert_eq!(maps[0]["description"], "made by hand");
+    assert_eq!(gantry_resources(&sim), Vec::<Value>::new());
+    sim.shutdown().await;
+}
