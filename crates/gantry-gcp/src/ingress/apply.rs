@@ -11,7 +11,7 @@ use super::{
     backends,
     cx::Cx,
     frontend::{self, role},
-    groups,
+    groups, proxies,
     wanted::{Address, Wanted, name},
 };
 use crate::api::request_id;
@@ -41,7 +41,7 @@ pub async fn apply(
         frontend::url_map(cx, map, role::REDIRECT_MAP, &Wanted::redirect_routes()).await?;
     }
     let ip = frontend::address(cx, w).await?;
-    frontend::frontends(cx, w, ip.as_deref()).await?;
+    proxies::frontends(cx, w, ip.as_deref()).await?;
 
     // Nothing links to these any more.
     if w.redirect_map.is_none() {

@@ -13,6 +13,7 @@ mod backends;
 mod cx;
 mod frontend;
 mod groups;
+mod proxies;
 mod teardown;
 mod url_map;
 mod wanted;
