@@ -653,3 +653,90 @@ async fn foreign_url_map_with_our_name_is_neither_adopted_nor_deleted() {
     assert_eq!(gantry_resources(&sim), Vec::<Value>::new());
     sim.shutdown().await;
 }
+
+/// The seed with extra annotations.
+fn seed_with(annotations: &[(&str, &str)]) -> DesiredLoadBalancer {
+    let mut ing = ingress("test-ingress")
+        .legacy_class("gce")
+        .tls(Some("my-ssl-secret"), &[])
+        .rule(
+            Some("testhost.com"),
+            vec![("/*", "ImplementationSpecific", backend("service-test", 80))],
+        );
+    for (k, v) in annotations {
+        ing = ing.annotation(k, v);
+    }
+    translate(ing, &[("my-ssl-secret", TEST_CERT_PEM)])
+}
+
+#[tokio::test]
+async fn ssl_redirect_allow_http_off_and_a_static_address() {
+    use gantry_model::annotations::{LEGACY_ALLOW_HTTP, SSL_REDIRECT, STATIC_IP_NAME};
+
+    let sim = sim().await;
+    let p = provider(&sim).await;
+    instances(&p, &["gke-node-1"]).await;
+
+    // ssl-redirect: port 80 answers with a redirect-only URL map.
+    p.ensure(&seed_with(&[(SSL_REDIRECT, "true")]))
+        .await
+        .expect("redirect");
+    let maps = of_kind(&sim, "compute#urlMap");
+    assert_eq!(maps.len(), 2);
+    let redirect = maps
+        .iter()
+        .find(|m| m["defaultUrlRedirect"]["httpsRedirect"] == true)
+        .expect("redirect map");
+    let routing = maps
+        .iter()
+        .find(|m| m["hostRules"].is_array())
+        .expect("routing map");
+    let http = &of_kind(&sim, "compute#targetHttpProxy")[0];
+    let https = &of_kind(&sim, "compute#targetHttpsProxy")[0];
+    assert_eq!(rel(&http["urlMap"]), global("urlMaps", &redirect["name"]));
+    assert_eq!(rel(&https["urlMap"]), global("urlMaps", &routing["name"]));
+
+    // allow-http off: the HTTP rule, proxy and redirect map go.
+    p.ensure(&seed_with(&[(LEGACY_ALLOW_HTTP, "false")]))
+        .await
+        .expect("https only");
+    assert!(of_kind(&sim, "compute#targetHttpProxy").is_empty());
+    assert_eq!(of_kind(&sim, "compute#urlMap").len(), 1);
+    let rules = of_kind(&sim, "compute#forwardingRule");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["portRange"], "443-443");
+
+    // A static address reserved outside Gantry: the rule moves onto it and
+    // Gantry's own address is released; the static one is never touched.
+    let api = p.api();
+    api.mutate("globalAddresses.insert", || {
+        api.clients
+            .global_addresses
+            .insert()
+            .set_project(PROJECT)
+            .set_body(google_cloud_compute_v1::model::Address::new().set_name("site-ip"))
+            .send()
+    })
+    .await
+    .expect("static address");
+    let desired = seed_with(&[(LEGACY_ALLOW_HTTP, "false"), (STATIC_IP_NAME, "site-ip")]);
+    let status = p.ensure(&desired).await.expect("static");
+    let addresses = of_kind(&sim, "compute#address");
+    assert_eq!(addresses.len(), 1, "only the static address is left");
+    assert_eq!(addresses[0]["name"], "site-ip");
+    let ip = addresses[0]["address"].clone();
+    assert_eq!(of_kind(&sim, "compute#forwardingRule")[0]["IPAddress"], ip);
+    assert_eq!(
+        status.ingress[0].ip.map(|i| i.to_string()),
+        ip.as_str().map(str::to_string)
+    );
+
+    p.delete(&desired.owner).await.expect("delete");
+    assert_eq!(gantry_resources(&sim), Vec::<Value>::new());
+    assert_eq!(
+        of_kind(&sim, "compute#address").len(),
+        1,
+        "static address kept"
+    );
+    sim.shutdown().await;
+}
