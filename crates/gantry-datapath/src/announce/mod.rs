@@ -170,7 +170,9 @@ pub(crate) async fn class_interfaces<'a>(
 
 /// An address this node holds.
 struct Held {
-    iface: Interface,
+    /// Where it was added; none for a loopback address (see
+    /// [`Worker::announce`]).
+    iface: Option<Interface>,
     /// Last successful claim or renewal.
     renewed: Instant,
     /// Gratuitous ARPs still to send.
@@ -323,8 +325,20 @@ impl Worker {
     /// the gratuitous ARPs still due.
     async fn announce(&mut self, addr: IpAddr, target: &Target) -> Result<(), AnnounceError> {
         let renewed = Instant::now();
-        let iface = match self.held.get(&addr) {
-            Some(h) => h.iface.clone(),
+        // A loopback address (one datapath for a whole emulated cluster, as
+        // in dev) is local already and has no segment to announce on: held
+        // and served as is.
+        if addr.is_loopback() {
+            let held = self.held.entry(addr).or_insert(Held {
+                iface: None,
+                renewed,
+                announcements: 0,
+            });
+            held.renewed = renewed;
+            return Ok(());
+        }
+        let iface = match self.held.get(&addr).and_then(|h| h.iface.clone()) {
+            Some(iface) => iface,
             None => iface::find(addr, target.interface.as_deref())?,
         };
         // No longer than the Lease minus the margin: the kernel drops the
@@ -335,7 +349,7 @@ impl Worker {
         let held = self.held.entry(addr).or_insert_with(|| {
             tracing::info!(%addr, interface = iface.name, "Address added");
             Held {
-                iface,
+                iface: Some(iface),
                 renewed,
                 announcements: ANNOUNCEMENTS,
             }
@@ -343,8 +357,8 @@ impl Worker {
         held.renewed = renewed;
         if held.announcements > 0 {
             held.announcements -= 1;
-            if let IpAddr::V4(v4) = addr {
-                arp::announce(&held.iface, v4).await?;
+            if let (IpAddr::V4(v4), Some(iface)) = (addr, &held.iface) {
+                arp::announce(iface, v4).await?;
             }
         }
         Ok(())
@@ -352,11 +366,12 @@ impl Worker {
 
     /// Removes `addr` from its interface.
     async fn unannounce(&mut self, addr: IpAddr) {
-        if let Some(h) = self.held.remove(&addr) {
-            match iface::remove(addr, &h.iface.name).await {
-                Ok(()) => tracing::info!(%addr, interface = h.iface.name, "Address removed"),
-                Err(error) => tracing::warn!(%error, %addr, "Removing the address failed"),
-            }
+        let Some(iface) = self.held.remove(&addr).and_then(|h| h.iface) else {
+            return;
+        };
+        match iface::remove(addr, &iface.name).await {
+            Ok(()) => tracing::info!(%addr, interface = iface.name, "Address removed"),
+            Err(error) => tracing::warn!(%error, %addr, "Removing the address failed"),
         }
     }
 
