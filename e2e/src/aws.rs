@@ -4,6 +4,7 @@
 //! `spec.providerID` names those instances, and `aws` classes whose endpoint
 //! is a counting, fault-injecting proxy in front of moto.
 
+pub mod inventory;
 pub mod moto;
 pub mod proxy;
 
@@ -310,7 +311,7 @@ impl AwsEnv {
     }
 
     /// Everything of Gantry's in moto.
-    pub fn inventory(&self) -> moto::Inventory {
+    pub fn inventory(&self) -> inventory::Inventory {
         self.rt.block_on(self.world.inventory(CLUSTER_ID))
     }
 

@@ -1,31 +1,29 @@
 //! Ingress on AWS: two hosts with two paths each and TLS become an ALB with
 //! listeners on 80 and 443 and one rule per host and path in Ingress order.
-//! The certificate is imported into moto's ACM by the test and named in the
-//! class (`spec.aws.certificateArn`).
+//! The class names no certificate, so Gantry imports the Ingress's TLS
+//! Secret into ACM, and deletes it with the balancer.
 
 use base64::Engine;
-use gantry_e2e::{aws::moto::acm, wait_for};
+use gantry_e2e::{aws::AwsEnv, wait_for};
 use rcgen::{CertificateParams, KeyPair};
-use serde_json::json;
 
 use crate::support::{T, figures};
 
-/// A certificate for both hosts: imported into ACM and held in the
-/// Ingress's TLS Secret.
-struct Certificate {
-    arn: String,
-    cert_b64: String,
-    key_b64: String,
+/// A self-signed certificate for both hosts, as the Secret's base64 data
+/// (`tls.crt`, `tls.key`).
+fn certificate() -> (String, String) {
+    let key = KeyPair::generate().expect("key");
+    let params = CertificateParams::new(vec!["a.example.test".into(), "b.example.test".into()])
+        .expect("params");
+    let cert = params.self_signed(&key).expect("certificate");
+    let b64 = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    (b64(cert.pem()), b64(key.serialize_pem()))
 }
 
-/// Two NodePort backends, the TLS Secret, the TLS class, its IngressClass
-/// and the Ingress.
-fn manifests(cert: &Certificate, endpoint: &str) -> String {
-    let Certificate {
-        arn: certificate_arn,
-        cert_b64,
-        key_b64,
-    } = cert;
+/// Two NodePort backends, the TLS Secret, an IngressClass for the default
+/// `aws` class (which names no certificate) and the Ingress.
+fn manifests() -> String {
+    let (cert_b64, key_b64) = certificate();
     let backend = |name: &str| {
         format!(
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: NodePort\n  selector: {{app: {name}}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n---\n"
@@ -41,24 +39,13 @@ data:
   tls.crt: {cert_b64}
   tls.key: {key_b64}
 ---
-apiVersion: gantry.dev/v1alpha1
-kind: LoadBalancerClass
-metadata:
-  name: aws-tls
-spec:
-  provider: aws
-  aws:
-    region: us-east-1
-    endpoint: {endpoint}
-    certificateArn: {certificate_arn}
----
 apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata:
   name: gantry-aws
 spec:
   controller: gantry.dev/ingress-controller
-  parameters: {{apiGroup: gantry.dev, kind: LoadBalancerClass, name: aws-tls, scope: Cluster}}
+  parameters: {{apiGroup: gantry.dev, kind: LoadBalancerClass, name: aws, scope: Cluster}}
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -86,38 +73,11 @@ spec:
     )
 }
 
-/// Import a self-signed certificate for both hosts into moto's ACM.
-fn import_certificate(env: &gantry_e2e::aws::AwsEnv) -> Certificate {
-    let key = KeyPair::generate().expect("key");
-    let params = CertificateParams::new(vec!["a.example.test".into(), "b.example.test".into()])
-        .expect("params");
-    let cert = params.self_signed(&key).expect("certificate");
-    let b64 = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
-    let (cert_b64, key_b64) = (b64(cert.pem()), b64(key.serialize_pem()));
-    let out = env
-        .rt
-        .block_on(acm(
-            &env.world.endpoint,
-            "ImportCertificate",
-            json!({"Certificate": cert_b64, "PrivateKey": key_b64}),
-        ))
-        .expect("import certificate");
-    Certificate {
-        arn: out["CertificateArn"]
-            .as_str()
-            .expect("certificate ARN")
-            .to_string(),
-        cert_b64,
-        key_b64,
-    }
-}
-
 #[test]
 fn ingress_with_two_hosts_two_paths_and_tls_becomes_alb_rules() {
-    let env = gantry_e2e::aws::AwsEnv::start(3, "5s").expect("environment");
-    let cert = import_certificate(&env);
+    let env = AwsEnv::start(3, "5s").expect("environment");
     env.proxy.reset();
-    env.apply("site", &manifests(&cert, &env.proxy.endpoint));
+    env.apply("site", &manifests());
     let dns = wait_for("ALB DNS name in the Ingress status", T, || {
         env.hostname("ingress", "site")
     });
@@ -135,6 +95,8 @@ fn ingress_with_two_hosts_two_paths_and_tls_becomes_alb_rules() {
     assert_eq!(inv.balancers.len(), 1, "{inv:#?}");
     assert_eq!(inv.balancers[0].kind, "application");
     assert_eq!(inv.balancers[0].dns, dns);
+    // The TLS Secret was imported into ACM as Gantry's certificate.
+    assert_eq!(inv.certificates.len(), 1, "{inv:#?}");
     let mut listeners: Vec<_> = inv
         .listeners
         .iter()

@@ -62,6 +62,7 @@ fn seed_service_lifecycle_and_api_economy() {
     }
     // `kubectl get svc` shows the DNS name as EXTERNAL-IP.
     let table = env.kubectl(&["get", "svc", "service-test"]);
+    println!("kubectl get svc service-test:\n{table}");
     assert!(
         table
             .lines()

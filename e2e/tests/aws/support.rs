@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use gantry_e2e::aws::{AwsEnv, moto::TargetGroup, proxy::Call};
+use gantry_e2e::aws::{AwsEnv, inventory::TargetGroup, proxy::Call};
 
 /// Deadline of every wait (a new NLB is ready on the controller's second
 /// pass, 5 s after the first).
