@@ -52,17 +52,22 @@ pub(crate) async fn announce(iface: &Interface, addr: Ipv4Addr) -> Result<(), An
     };
     let link = iface.link.clone();
     let name = iface.name.clone();
-    let result = tokio::task::spawn_blocking(move || send(&link, mac, addr))
+    let frames = [frame(mac, addr, Op::Request), frame(mac, addr, Op::Reply)];
+    let result = tokio::task::spawn_blocking(move || send_frames(&link, &[&frames[0], &frames[1]]))
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)));
-    result.map_err(|source| AnnounceError::SendArp {
+    result.map_err(|source| AnnounceError::SendAnnouncement {
         addr: addr.into(),
         interface: name,
         source,
     })
 }
 
-fn send(link: &pnet_datalink::NetworkInterface, mac: [u8; 6], addr: Ipv4Addr) -> io::Result<()> {
+/// Sends whole Ethernet frames on `link` (blocking).
+pub(crate) fn send_frames(
+    link: &pnet_datalink::NetworkInterface,
+    frames: &[&[u8]],
+) -> io::Result<()> {
     let config = pnet_datalink::Config {
         promiscuous: false,
         read_timeout: Some(Duration::from_millis(10)),
@@ -73,8 +78,8 @@ fn send(link: &pnet_datalink::NetworkInterface, mac: [u8; 6], addr: Ipv4Addr) ->
         pnet_datalink::Channel::Ethernet(tx, _rx) => tx,
         _ => return Err(io::Error::other("not an Ethernet channel")),
     };
-    for op in [Op::Request, Op::Reply] {
-        tx.send_to(&frame(mac, addr, op), None)
+    for frame in frames {
+        tx.send_to(frame, None)
             .unwrap_or_else(|| Err(io::Error::other("no room to send")))?;
     }
     Ok(())

@@ -16,6 +16,15 @@ pub(crate) enum AnnounceError {
         #[source]
         source: kube::Error,
     },
+    /// Reading one Lease failed.
+    #[error("reading Lease {name}")]
+    ReadLease {
+        /// Lease name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: kube::Error,
+    },
     /// Creating, renewing, taking or releasing a Lease failed.
     #[error("writing Lease {name} ({action})")]
     WriteLease {
@@ -53,9 +62,10 @@ pub(crate) enum AnnounceError {
         /// What it printed.
         stderr: String,
     },
-    /// Sending the gratuitous ARP failed.
-    #[error("sending gratuitous ARP for {addr} on {interface}")]
-    SendArp {
+    /// Sending the gratuitous ARP or unsolicited Neighbour Advertisement
+    /// failed.
+    #[error("announcing {addr} on {interface} (gratuitous ARP / unsolicited NA)")]
+    SendAnnouncement {
         /// The address announced.
         addr: IpAddr,
         /// The interface.
@@ -72,9 +82,12 @@ impl AnnounceError {
     /// than needing one (missing interface, missing `ip`, no `NET_RAW`).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::ListLeases { .. } | Self::WriteLease { .. } | Self::IpFailed { .. } => true,
+            Self::ListLeases { .. }
+            | Self::ReadLease { .. }
+            | Self::WriteLease { .. }
+            | Self::IpFailed { .. } => true,
             Self::NoInterface { .. } => false,
-            Self::RunIp { source, .. } | Self::SendArp { source, .. } => !matches!(
+            Self::RunIp { source, .. } | Self::SendAnnouncement { source, .. } => !matches!(
                 source.kind(),
                 io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
             ),

@@ -144,9 +144,8 @@ impl Leases {
         self.api
             .get_opt(name)
             .await
-            .map_err(|source| AnnounceError::WriteLease {
+            .map_err(|source| AnnounceError::ReadLease {
                 name: name.to_owned(),
-                action: "read",
                 source,
             })
     }

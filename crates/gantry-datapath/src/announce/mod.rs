@@ -1,6 +1,7 @@
 //! L2 announcement of `mode: l2` addresses: one node at a time holds each
-//! address, puts it on an interface and tells the segment with gratuitous
-//! ARP; when the holder dies another node takes over within seconds.
+//! address, puts it on an interface and tells the segment (gratuitous ARP for
+//! IPv4, an unsolicited Neighbour Advertisement for IPv6); when the holder
+//! dies another node takes over within seconds.
 //!
 //! targets (from `run`) -> per address, every tick: list the address
 //! Leases -> [`election::decide`] -> create / renew / take / release a Lease
@@ -16,14 +17,15 @@
 //! are bound with freebind on every node, so taking an address over is only
 //! this: no socket to bind.
 //!
-//! IPv6 addresses are added and removed the same way but not announced
-//! with an unsolicited Neighbour Advertisement yet.
+//! IPv6 addresses are added the same way and announced with an unsolicited
+//! Neighbour Advertisement instead of ARP.
 
 mod arp;
 mod election;
 mod error;
 mod iface;
 mod lease;
+mod ndp;
 mod targets;
 
 use std::{
@@ -78,8 +80,8 @@ impl Default for Timing {
     }
 }
 
-/// Gratuitous ARPs per takeover: at once and on the next renewals, in case
-/// the first is lost.
+/// Announcements (gratuitous ARP / unsolicited NA) per takeover: at once
+/// and on the next renewals, in case the first is lost.
 const ANNOUNCEMENTS: u8 = 3;
 
 /// Handle of the announcing task.
@@ -175,7 +177,7 @@ struct Held {
     iface: Option<Interface>,
     /// Last successful claim or renewal.
     renewed: Instant,
-    /// Gratuitous ARPs still to send.
+    /// Announcements still to send.
     announcements: u8,
 }
 
@@ -322,7 +324,7 @@ impl Worker {
     }
 
     /// Puts `addr` on its interface (or refreshes its lifetime) and sends
-    /// the gratuitous ARPs still due.
+    /// the announcements still due.
     async fn announce(&mut self, addr: IpAddr, target: &Target) -> Result<(), AnnounceError> {
         let renewed = Instant::now();
         // A loopback address (one datapath for a whole emulated cluster, as
@@ -357,8 +359,10 @@ impl Worker {
         held.renewed = renewed;
         if held.announcements > 0 {
             held.announcements -= 1;
-            if let (IpAddr::V4(v4), Some(iface)) = (addr, &held.iface) {
-                arp::announce(iface, v4).await?;
+            match (addr, &held.iface) {
+                (IpAddr::V4(v4), Some(iface)) => arp::announce(iface, v4).await?,
+                (IpAddr::V6(v6), Some(iface)) => ndp::announce(iface, v6).await?,
+                (_, None) => {}
             }
         }
         Ok(())
