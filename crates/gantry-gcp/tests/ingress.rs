@@ -310,6 +310,19 @@ async fn seed_ingress_comes_out_as_exactly_the_chain() {
         "keys are never returned"
     );
 
+    // The load balancer's proxies and health checkers may reach the node port.
+    let firewalls = of_kind(&sim, "compute#firewall");
+    assert_eq!(firewalls.len(), 1);
+    assert_eq!(
+        firewalls[0]["sourceRanges"],
+        json!(["130.211.0.0/22", "35.191.0.0/16"])
+    );
+    assert_eq!(
+        firewalls[0]["allowed"],
+        json!([{"IPProtocol": "tcp", "ports": ["32213"]}])
+    );
+    assert_eq!(firewalls[0]["direction"], "INGRESS");
+
     // A resync of the same state writes nothing and changes nothing.
     clear(&p);
     let before = sim.resources();
@@ -552,6 +565,7 @@ async fn injected_503s_converge_without_duplicates() {
         ("compute#healthCheck", 1),
         ("compute#instanceGroup", 1),
         ("compute#sslCertificate", 1),
+        ("compute#firewall", 1),
     ] {
         assert_eq!(of_kind(&sim, kind).len(), n, "{kind}");
     }

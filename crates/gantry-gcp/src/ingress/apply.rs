@@ -10,6 +10,7 @@ use gantry_model::{ProviderError, desired::L7Spec, provider::Action};
 use super::{
     backends,
     cx::Cx,
+    firewall,
     frontend::{self, role},
     groups, proxies,
     wanted::{Address, Wanted, name},
@@ -29,6 +30,7 @@ pub async fn apply(
         .map(|b| (b.port_name.clone(), b.node_port))
         .collect();
     let group_links = groups::ensure(cx, &spec.nodes, &ports).await?;
+    firewall::ensure(cx, w, &spec.nodes).await?;
     for b in &w.backends {
         backends::health_check(cx, b).await?;
     }

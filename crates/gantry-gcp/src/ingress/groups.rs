@@ -68,7 +68,7 @@ fn is_ours(cluster_id: &str, class: &str, description: Option<&str>) -> bool {
 }
 
 /// `(project, zone, instance)` from `gce://project/zone/instance`.
-fn parse_provider_id(id: &str) -> Option<(&str, &str, &str)> {
+pub(super) fn parse_provider_id(id: &str) -> Option<(&str, &str, &str)> {
     let mut parts = id.strip_prefix("gce://")?.split('/');
     let (project, zone, name) = (parts.next()?, parts.next()?, parts.next()?);
     let ok = |s: &str| !s.is_empty() && s.len() <= NAME_LEN;

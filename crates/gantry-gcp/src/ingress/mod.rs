@@ -11,6 +11,7 @@
 mod apply;
 mod backends;
 mod cx;
+mod firewall;
 mod frontend;
 mod groups;
 mod proxies;

@@ -1,6 +1,6 @@
 //! Teardown of an Ingress balancer, in dependency order: forwarding rules,
 //! proxies, URL maps, backend services, health checks, certificates, the
-//! address, and last the class's instance groups if nothing uses them any
+//! firewall rule, the address, and last the class's instance groups if nothing uses them any
 //! more. Resources are found by listing each global collection and keeping
 //! those whose description names this owner, so a half-made chain (after a
 //! crash) goes too; every step treats `404` as done, so a replay after a
@@ -8,8 +8,8 @@
 
 use gantry_model::{Owner, OwnerKind, ProviderError, provider::Action};
 use google_cloud_compute_v1::model::{
-    AddressList, BackendServiceList, ForwardingRuleList, HealthCheckList, SslCertificateList,
-    TargetHttpProxyList, TargetHttpsProxyList, UrlMapList,
+    AddressList, BackendServiceList, FirewallList, ForwardingRuleList, HealthCheckList,
+    SslCertificateList, TargetHttpProxyList, TargetHttpsProxyList, UrlMapList,
 };
 
 use super::{cx::Cx, groups};
@@ -129,6 +129,15 @@ pub async fn delete(cx: &Cx<'_>) -> Result<bool, ProviderError> {
         "ssl-certificate",
         "sslCertificates.list",
         "sslCertificates.delete"
+    );
+    found += delete_owned!(
+        cx,
+        FirewallList,
+        firewalls,
+        set_firewall,
+        "firewall",
+        "firewalls.list",
+        "firewalls.delete"
     );
     found += delete_owned!(
         cx,

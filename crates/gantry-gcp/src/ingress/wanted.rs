@@ -5,7 +5,8 @@
 //! -> target HTTP/HTTPS proxy -> URL map -> one global backend service per
 //! backend Service port (over the class's per-zone instance groups, through
 //! a named port for the node port) -> one health check per backend; SSL
-//! certificates from the Ingress's TLS Secrets on the HTTPS proxy.
+//! certificates from the Ingress's TLS Secrets on the HTTPS proxy; a
+//! firewall rule opening the node ports to the load balancer's ranges.
 
 use gantry_model::{
     Owner, ProviderError, ProviderKind,
@@ -111,6 +112,8 @@ pub struct Wanted {
     pub certs: Vec<Certificate>,
     /// Certificates named by annotation, made outside Gantry.
     pub foreign_certs: Vec<String>,
+    /// The firewall rule letting the load balancer reach the node ports.
+    pub firewall: String,
 }
 
 impl Wanted {
@@ -314,5 +317,6 @@ pub fn wanted(
         backends,
         certs,
         foreign_certs: spec.options.certificate_refs.clone(),
+        firewall: name(owner, class, super::firewall::ROLE),
     })
 }
