@@ -74,6 +74,15 @@ impl CallLog {
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
     }
+
+    /// Count one call.
+    pub(crate) fn record(&mut self, operation: &'static str, outcome: Outcome) {
+        *self.counts.entry((operation, outcome)).or_default() += 1;
+        if self.order.len() >= ORDER_CAP {
+            self.order.remove(0);
+        }
+        self.order.push(operation);
+    }
 }
 
 /// Whether an operation only reads (`Describe*`, `List*`, `Get*`).
@@ -81,6 +90,15 @@ pub fn is_read(operation: &str) -> bool {
     ["Describe", "List", "Get"]
         .iter()
         .any(|p| operation.starts_with(p))
+}
+
+/// The client-side limiter of `budget`.
+fn limiter(budget: Budget) -> DefaultDirectRateLimiter {
+    let (per_second, burst) = match budget {
+        Budget::General => (10, 40),
+        Budget::Targets => (4, 20),
+    };
+    RateLimiter::direct(Quota::per_second(nz(per_second)).allow_burst(nz(burst)))
 }
 
 /// Clients, limits and accounting shared by every step of the provider.
@@ -100,20 +118,15 @@ impl Api {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
             acm: aws_sdk_acm::Client::new(config),
-            general: RateLimiter::direct(Quota::per_second(nz(10)).allow_burst(nz(40))),
-            targets: RateLimiter::direct(Quota::per_second(nz(4)).allow_burst(nz(20))),
+            general: limiter(Budget::General),
+            targets: limiter(Budget::Targets),
             timeout,
             log: Arc::new(Mutex::new(CallLog::default())),
         }
     }
 
     fn record(&self, operation: &'static str, outcome: Outcome) {
-        let mut log = self.log.lock();
-        *log.counts.entry((operation, outcome)).or_default() += 1;
-        if log.order.len() >= ORDER_CAP {
-            log.order.remove(0);
-        }
-        log.order.push(operation);
+        self.log.lock().record(operation, outcome);
     }
 
     /// Run one call under the budget and deadline, handing back the SDK's
@@ -163,5 +176,54 @@ impl Api {
         self.raw(operation, budget, fut)
             .await?
             .map_err(|e| classify(operation, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Permits granted right away, until the first refusal.
+    fn burst(l: &DefaultDirectRateLimiter) -> u32 {
+        let mut n = 0;
+        while l.check().is_ok() {
+            n += 1;
+            assert!(n < 1000, "no limit");
+        }
+        n
+    }
+
+    #[test]
+    fn budgets_are_the_load_balancer_controllers_defaults() {
+        for (budget, size, per_second) in [(Budget::General, 40, 10), (Budget::Targets, 20, 4)] {
+            let l = limiter(budget);
+            let start = Instant::now();
+            assert_eq!(burst(&l), size, "{budget:?} burst");
+            std::thread::sleep(Duration::from_millis(600));
+            // Refill at `per_second`: at least the time slept's worth, at
+            // most the time elapsed's (however long the sleep really took).
+            let refilled = burst(&l);
+            let elapsed = start.elapsed().as_secs_f64();
+            assert!(
+                refilled >= (0.6 * f64::from(per_second)).floor() as u32,
+                "{budget:?}: {refilled} after 600ms"
+            );
+            assert!(
+                f64::from(refilled) <= elapsed * f64::from(per_second) + 1.0,
+                "{budget:?}: {refilled} in {elapsed}s"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_are_describe_list_and_get() {
+        for op in ["DescribeTags", "ListCertificates", "GetCertificate"] {
+            assert!(is_read(op), "{op}");
+        }
+        for op in ["CreateLoadBalancer", "ImportCertificate", "RegisterTargets"] {
+            assert!(!is_read(op), "{op}");
+        }
     }
 }

@@ -33,11 +33,13 @@ mod ensure;
 mod error;
 mod l4;
 mod l7;
+pub mod metrics;
 pub mod nlb;
 mod observe;
 mod security_group;
 pub mod slot;
 mod teardown;
+mod validate;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -57,6 +59,7 @@ pub use crate::{
     api::{CallLog, Outcome, is_read},
     discovery::{ROLE_ELB, ROLE_INTERNAL_ELB, cluster_tag, instance_id},
     error::AwsError,
+    metrics::CallMetrics,
     slot::Slot,
 };
 
@@ -168,6 +171,17 @@ impl AwsProvider {
     /// The name of `owner`'s balancer in `slot`.
     pub fn balancer_name_in(&self, owner: &Owner, slot: Slot) -> String {
         slot.name(owner, &self.class, role(owner))
+    }
+
+    /// Everything checked before the first call: the class, its settings
+    /// and the object's AWS options.
+    fn check(&self, desired: &DesiredLoadBalancer) -> Result<(), ProviderError> {
+        self.check_class(desired)?;
+        validate::settings(&self.settings)?;
+        match &desired.spec {
+            LoadBalancerSpec::L4(spec) => validate::l4(spec),
+            LoadBalancerSpec::L7(spec) => validate::l7(spec),
+        }
     }
 
     fn check_class(&self, desired: &DesiredLoadBalancer) -> Result<(), ProviderError> {
@@ -314,7 +328,7 @@ impl LoadBalancer for AwsProvider {
     }
 
     async fn plan(&self, desired: &DesiredLoadBalancer) -> Result<Plan, ProviderError> {
-        self.check_class(desired)?;
+        self.check(desired)?;
         match &desired.spec {
             LoadBalancerSpec::L4(spec) => self.plan_l4(&desired.owner, spec).await,
             LoadBalancerSpec::L7(spec) => self.plan_l7(&desired.owner, spec).await,
@@ -322,7 +336,7 @@ impl LoadBalancer for AwsProvider {
     }
 
     async fn ensure(&self, desired: &DesiredLoadBalancer) -> Result<ObservedStatus, ProviderError> {
-        self.check_class(desired)?;
+        self.check(desired)?;
         match &desired.spec {
             LoadBalancerSpec::L4(spec) => self.ensure_l4(&desired.owner, spec).await,
             LoadBalancerSpec::L7(spec) => self.ensure_l7(&desired.owner, spec).await,

@@ -160,12 +160,15 @@ pub fn wanted(
             Some((other, node_port)) if other != proto && node_port == l.node_port => {
                 by_port.insert(l.port, (NlbProtocol::TcpUdp, node_port));
             }
-            Some(_) => {
+            Some((other, node_port)) => {
                 return Err(ProviderError::Unsupported {
                     provider: ProviderKind::Aws,
                     message: format!(
-                        "port {} is listed twice with different node ports; an NLB serves TCP and UDP on one port only through one node port",
-                        l.port
+                        "spec.ports: port {} is listed as {} with node port {node_port} and as {} with node port {}; an NLB serves TCP and UDP on one port only through one node port",
+                        l.port,
+                        other.as_str(),
+                        l.protocol.as_str(),
+                        l.node_port
                     ),
                 });
             }

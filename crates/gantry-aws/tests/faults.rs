@@ -99,7 +99,7 @@ async fn provider(endpoint: &str, timeout: Duration) -> AwsProvider {
         AwsSettings {
             region: Some(common::REGION.into()),
             endpoint: Some(endpoint.into()),
-            subnets: vec!["subnet-1".into()],
+            subnets: vec!["subnet-0123abcd".into()],
             ..AwsSettings::default()
         },
         aws_config::defaults(BehaviorVersion::latest())
@@ -193,5 +193,24 @@ async fn a_call_without_answer_ends_at_the_deadline() {
     assert_eq!(
         counts.get(&("DescribeLoadBalancers", gantry_aws::Outcome::Timeout)),
         Some(&1)
+    );
+}
+
+#[tokio::test]
+async fn calls_are_exported_by_operation_and_outcome() {
+    let (endpoint, _) = fake(Answer::Error(400, "ValidationError")).await;
+    let p = provider(&endpoint, Duration::from_secs(20)).await;
+    let metrics = gantry_aws::CallMetrics::default();
+    metrics.track(&p);
+    p.plan(&desired()).await.expect_err("fake endpoint fails");
+    let mut registry = prometheus_client::registry::Registry::with_prefix("gantry");
+    metrics.register(&mut registry);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("encode");
+    assert!(
+        out.contains(
+            "gantry_aws_api_calls_total{operation=\"DescribeLoadBalancers\",outcome=\"error\"} 1"
+        ),
+        "{out}"
     );
 }

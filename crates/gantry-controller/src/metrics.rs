@@ -4,6 +4,9 @@
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use parking_lot::{Mutex, RwLock};
+/// The registry type `/metrics` encodes (re-exported so that adapters can
+/// register their own metrics without naming the crate's version).
+pub use prometheus_client::registry::Registry;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{
@@ -12,7 +15,6 @@ use prometheus_client::{
         gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
     },
-    registry::Registry,
 };
 
 /// Label set `{kind}`.
@@ -128,6 +130,12 @@ impl Metrics {
         }
     }
 
+    /// Let `register` add metrics kept elsewhere (an adapter's own) to the
+    /// registry `/metrics` serves.
+    pub fn register_external(&self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry.lock());
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -237,6 +245,21 @@ impl Drop for ReconcileTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_metrics_are_served_with_the_rest() {
+        let m = Metrics::new();
+        m.register_external(|registry| {
+            let calls = Counter::<u64>::default();
+            calls.inc();
+            registry.register("adapter_calls", "An adapter's own counter", calls);
+        });
+        assert!(
+            m.encode().contains("gantry_adapter_calls_total 1"),
+            "{}",
+            m.encode()
+        );
+    }
 
     #[test]
     fn timer_observes_on_drop_and_text_exposes_names() {

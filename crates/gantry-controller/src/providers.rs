@@ -26,6 +26,11 @@ pub trait ProviderFactory: Send + Sync {
         name: &str,
         spec: &LoadBalancerClassSpec,
     ) -> Result<Arc<dyn LoadBalancer>, FactoryError>;
+
+    /// Add metrics the adapters keep themselves (a cloud provider's calls
+    /// per API operation, say) to the registry `/metrics` serves. Called
+    /// once, when the controller is built; the default adds nothing.
+    fn register_metrics(&self, _registry: &mut crate::metrics::Registry) {}
 }
 
 /// The factory of a binary built without provider adapters: every class

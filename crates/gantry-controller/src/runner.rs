@@ -55,11 +55,13 @@ impl GantryController {
         config: ControllerConfig,
         factory: Arc<dyn ProviderFactory>,
     ) -> Self {
+        let metrics = Metrics::new();
+        metrics.register_external(|registry| factory.register_metrics(registry));
         Self {
             client,
             config,
             factory,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             health: Arc::new(Health::default()),
             metrics_addr: None,
         }

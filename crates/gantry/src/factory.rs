@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gantry_aws::AwsProvider;
+use gantry_aws::{AwsProvider, CallMetrics};
 use gantry_controller::providers::{FactoryError, ProviderFactory};
 use gantry_gcp::GcpProvider;
 use gantry_local::{AddressBook, LocalProvider};
@@ -18,6 +18,8 @@ pub struct GantryFactory {
     /// One record of taken addresses for every `local` class, so a new
     /// address never needs a full list of what is published.
     addresses: AddressBook,
+    /// Calls of every AWS adapter built, served as one counter family.
+    aws_calls: CallMetrics,
 }
 
 impl std::fmt::Debug for GantryFactory {
@@ -37,6 +39,7 @@ impl GantryFactory {
             client,
             cluster_id: cluster_id.into(),
             addresses: AddressBook::default(),
+            aws_calls: CallMetrics::default(),
         }
     }
 }
@@ -62,6 +65,7 @@ impl ProviderFactory for GantryFactory {
                 let provider = AwsProvider::new(name, &self.cluster_id, settings)
                     .await
                     .map_err(|e| FactoryError(format!("class {name}: {e}")))?;
+                self.aws_calls.track(&provider);
                 Ok(Arc::new(provider))
             }
             ProviderKind::Gcp => {
@@ -72,5 +76,9 @@ impl ProviderFactory for GantryFactory {
                 Ok(Arc::new(provider))
             }
         }
+    }
+
+    fn register_metrics(&self, registry: &mut gantry_controller::metrics::Registry) {
+        self.aws_calls.register(registry);
     }
 }
