@@ -5,9 +5,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use gantry_e2e::aws::{AwsEnv, inventory::TargetGroup, proxy::Call};
 
-/// Deadline of every wait (a new NLB is ready on the controller's second
-/// pass, 5 s after the first).
-pub const T: Duration = Duration::from_secs(45);
+/// Deadline of every wait: generous, since under injected faults a failed
+/// reconcile is retried after the controller's backoff.
+pub const T: Duration = Duration::from_secs(60);
 
 /// The seed article's Service: port 80 to the pods' `http` port, no class
 /// (the default class applies).
