@@ -27,6 +27,7 @@ mod error;
 mod ingress;
 pub mod labels;
 pub mod names;
+mod service;
 
 use std::sync::Arc;
 
@@ -150,13 +151,6 @@ impl GcpProvider {
         }
         Ok(())
     }
-
-    fn service_unsupported() -> ProviderError {
-        ProviderError::Unsupported {
-            provider: ProviderKind::Gcp,
-            message: "Service balancers are not supported by the gcp provider yet".to_string(),
-        }
-    }
 }
 
 /// Check the class's settings; the project and region they name.
@@ -225,7 +219,17 @@ impl LoadBalancer for GcpProvider {
     async fn plan(&self, desired: &DesiredLoadBalancer) -> Result<Plan, ProviderError> {
         self.check_class(desired)?;
         match &desired.spec {
-            LoadBalancerSpec::L4(_) => Err(Self::service_unsupported()),
+            LoadBalancerSpec::L4(spec) => {
+                service::plan(
+                    &self.api,
+                    &desired.owner,
+                    &self.class,
+                    &self.cluster_id,
+                    &self.settings,
+                    spec,
+                )
+                .await
+            }
             LoadBalancerSpec::L7(spec) => {
                 ingress::plan(
                     &self.api,
@@ -242,7 +246,17 @@ impl LoadBalancer for GcpProvider {
     async fn ensure(&self, desired: &DesiredLoadBalancer) -> Result<ObservedStatus, ProviderError> {
         self.check_class(desired)?;
         match &desired.spec {
-            LoadBalancerSpec::L4(_) => Err(Self::service_unsupported()),
+            LoadBalancerSpec::L4(spec) => {
+                service::ensure(
+                    &self.api,
+                    &desired.owner,
+                    &self.class,
+                    &self.cluster_id,
+                    &self.settings,
+                    spec,
+                )
+                .await
+            }
             LoadBalancerSpec::L7(spec) => {
                 ingress::ensure(
                     &self.api,
@@ -258,7 +272,15 @@ impl LoadBalancer for GcpProvider {
 
     async fn delete(&self, owner: &Owner) -> Result<DeleteOutcome, ProviderError> {
         match owner.kind {
-            OwnerKind::Service => Err(Self::service_unsupported()),
+            OwnerKind::Service => {
+                let found =
+                    service::delete(&self.api, owner, &self.class, &self.cluster_id).await?;
+                Ok(if found {
+                    DeleteOutcome::Deleted
+                } else {
+                    DeleteOutcome::NotFound
+                })
+            }
             OwnerKind::Ingress => {
                 let found =
                     ingress::delete(&self.api, owner, &self.class, &self.cluster_id).await?;
@@ -273,7 +295,9 @@ impl LoadBalancer for GcpProvider {
 
     async fn list_owned(&self, cluster_id: &str) -> Result<Vec<Owner>, ProviderError> {
         // Service balancers join here once they are built.
-        ingress::list_owned(&self.api, cluster_id, &self.class).await
+        let mut owners = service::list_owned(&self.api, &self.class, cluster_id).await?;
+        owners.extend(ingress::list_owned(&self.api, cluster_id, &self.class).await?);
+        Ok(owners)
     }
 }
 

@@ -101,11 +101,13 @@ impl State {
         )
     }
 
-    /// A new opaque fingerprint; every write gets a different one.
+    /// A new opaque fingerprint; every write gets a different one. Written
+    /// in the URL-safe alphabet, which the Rust client's `bytes` fields
+    /// require (it refuses `+` and `/`) and every other client echoes as is.
     pub fn fingerprint(&mut self, rel: &str) -> String {
         self.generation += 1;
         let digest = Sha256::digest(format!("{rel}#{}", self.generation));
-        base64::engine::general_purpose::STANDARD.encode(&digest[..8])
+        base64::engine::general_purpose::URL_SAFE.encode(&digest[..8])
     }
 
     /// Resources of one collection in one scope, name-sorted.
@@ -132,7 +134,7 @@ pub fn label_fingerprint(labels: Option<&Value>) -> String {
     }
     let text = labels.map(Value::to_string).unwrap_or_default();
     let digest = Sha256::digest(text.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(&digest[..8])
+    base64::engine::general_purpose::URL_SAFE.encode(&digest[..8])
 }
 
 /// The current time in the real API's timestamp format
