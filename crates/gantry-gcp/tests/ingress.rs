@@ -199,8 +199,21 @@ async fn seed_ingress_comes_out_as_exactly_the_chain() {
     assert_eq!(writes(&p), 0, "plan only reads");
     assert!(!plan.is_empty());
 
+    clear(&p);
     let status = p.ensure(&desired).await.expect("ensure");
-    println!("calls per Ingress create: {}", p.calls().lock().total());
+    assert_eq!(status.ingress[0].ports.len(), 2, "80 and 443 are reported");
+    let creates = plan.changes.len();
+    let (total, made) = {
+        let log = p.calls();
+        let log = log.lock();
+        (log.total(), log.writes())
+    };
+    println!("calls per Ingress create: {total} ({made} writes, {creates} planned changes)");
+    assert_eq!(
+        usize::try_from(made).expect("count"),
+        creates,
+        "the plan names every write"
+    );
 
     // address -> forwarding rules -> proxies -> URL map -> backend service
     // -> health check + instance group, and the certificate.
