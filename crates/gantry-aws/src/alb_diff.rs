@@ -3,7 +3,7 @@
 //! groups and targets first, registering before deregistering, then
 //! listeners and rules, then removal of what nothing uses).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use gantry_model::{
     ProviderError,
@@ -16,6 +16,7 @@ use crate::{
     ensure::Context,
     nlb::Observed,
     observe::forward_target,
+    tg_diff::{TgStep, target_group_steps},
 };
 
 /// Rules of each listener, by priority.
@@ -48,6 +49,17 @@ pub(crate) enum Step {
     DeleteListener(u16),
     /// Delete a target group nothing uses.
     DeleteTargetGroup(String),
+}
+
+impl From<TgStep> for Step {
+    fn from(step: TgStep) -> Self {
+        match step {
+            TgStep::Create(n) => Self::CreateTargetGroup(n),
+            TgStep::ModifyHealth(n) => Self::ModifyHealth(n),
+            TgStep::Register(n, ids) => Self::Register(n, ids),
+            TgStep::Deregister(n, targets) => Self::Deregister(n, targets),
+        }
+    }
 }
 
 /// Read the non-default rules of every listener.
@@ -111,44 +123,20 @@ pub(crate) fn diff(wanted: &Wanted, observed: &Observed, rules: &Rules) -> Vec<S
     if observed.balancer.is_none() {
         steps.push(Step::CreateBalancer);
     }
-    let mut registers = Vec::new();
-    let mut deregisters = Vec::new();
-    for (name, tg) in &wanted.target_groups {
-        let want: BTreeSet<(String, u16)> = wanted
-            .instances
+    let groups = target_group_steps(
+        wanted
+            .target_groups
             .iter()
-            .map(|i| (i.clone(), tg.node_port))
-            .collect();
-        match observed.target_groups.get(name) {
-            None => {
-                steps.push(Step::CreateTargetGroup(name.clone()));
-                if !want.is_empty() {
-                    registers.push(Step::Register(
-                        name.clone(),
-                        wanted.instances.iter().cloned().collect(),
-                    ));
-                }
-            }
-            Some(have) => {
-                if have.health != tg.health {
-                    steps.push(Step::ModifyHealth(name.clone()));
-                }
-                let add: Vec<String> = want
-                    .difference(&have.targets)
-                    .map(|(i, _)| i.clone())
-                    .collect();
-                let remove: Vec<(String, u16)> = have.targets.difference(&want).cloned().collect();
-                if !add.is_empty() {
-                    registers.push(Step::Register(name.clone(), add));
-                }
-                if !remove.is_empty() {
-                    deregisters.push(Step::Deregister(name.clone(), remove));
-                }
-            }
-        }
-    }
-    steps.extend(registers);
-    steps.extend(deregisters);
+            .map(|(n, t)| (n, t.node_port, &t.health)),
+        &wanted.instances,
+        observed,
+    );
+    steps.extend(
+        [groups.first, groups.registers, groups.deregisters]
+            .into_iter()
+            .flatten()
+            .map(Step::from),
+    );
     let arns = tg_arns(observed);
     let empty = BTreeMap::new();
     for (port, l) in &wanted.listeners {

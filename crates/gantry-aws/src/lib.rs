@@ -39,6 +39,7 @@ mod observe;
 mod security_group;
 pub mod slot;
 mod teardown;
+mod tg_diff;
 mod validate;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};

@@ -11,7 +11,10 @@ use gantry_model::{
     provider::{Action, Change},
 };
 
-use crate::discovery::instance_id;
+use crate::{
+    discovery::instance_id,
+    tg_diff::{TgStep, target_group_steps},
+};
 
 /// Longest name AWS accepts for balancers and target groups.
 pub const NAME_LEN: usize = 32;
@@ -298,6 +301,17 @@ pub enum Step {
     DeleteTargetGroup(String),
 }
 
+impl From<TgStep> for Step {
+    fn from(step: TgStep) -> Self {
+        match step {
+            TgStep::Create(n) => Self::CreateTargetGroup(n),
+            TgStep::ModifyHealth(n) => Self::ModifyHealth(n),
+            TgStep::Register(n, ids) => Self::Register(n, ids),
+            TgStep::Deregister(n, targets) => Self::Deregister(n, targets),
+        }
+    }
+}
+
 /// The ordered steps from `observed` to `wanted`: create what is missing,
 /// register new targets before deregistering old ones, switch listeners,
 /// and only then remove what nothing uses.
@@ -306,42 +320,15 @@ pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<Step> {
     if observed.balancer.is_none() {
         steps.push(Step::CreateBalancer);
     }
-    let mut registers = Vec::new();
-    let mut deregisters = Vec::new();
-    for (name, tg) in &wanted.target_groups {
-        let want: BTreeSet<(String, u16)> = wanted
-            .instances
+    let groups = target_group_steps(
+        wanted
+            .target_groups
             .iter()
-            .map(|i| (i.clone(), tg.node_port))
-            .collect();
-        match observed.target_groups.get(name) {
-            None => {
-                steps.push(Step::CreateTargetGroup(name.clone()));
-                if !want.is_empty() {
-                    registers.push(Step::Register(
-                        name.clone(),
-                        wanted.instances.iter().cloned().collect(),
-                    ));
-                }
-            }
-            Some(have) => {
-                if have.health != tg.health {
-                    steps.push(Step::ModifyHealth(name.clone()));
-                }
-                let add: Vec<String> = want
-                    .difference(&have.targets)
-                    .map(|(i, _)| i.clone())
-                    .collect();
-                let remove: Vec<(String, u16)> = have.targets.difference(&want).cloned().collect();
-                if !add.is_empty() {
-                    registers.push(Step::Register(name.clone(), add));
-                }
-                if !remove.is_empty() {
-                    deregisters.push(Step::Deregister(name.clone(), remove));
-                }
-            }
-        }
-    }
+            .map(|(n, t)| (n, t.node_port, &t.health)),
+        &wanted.instances,
+        observed,
+    );
+    steps.extend(groups.first.into_iter().map(Step::from));
     for name in wanted.target_groups.keys() {
         let have = observed.proxy_protocol.get(name).copied().unwrap_or(false);
         if have != wanted.proxy_protocol {
@@ -353,8 +340,8 @@ pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<Step> {
     {
         steps.push(Step::SetCrossZone);
     }
-    steps.extend(registers);
-    steps.extend(deregisters);
+    steps.extend(groups.registers.into_iter().map(Step::from));
+    steps.extend(groups.deregisters.into_iter().map(Step::from));
     let tg_arn = |name: &str| observed.target_groups.get(name).map(|t| t.arn.as_str());
     for (port, l) in &wanted.listeners {
         match observed.listeners.get(port) {
