@@ -10,7 +10,9 @@
 //! own security group opening its listener ports to the source ranges
 //! (`loadBalancerSourceRanges`, or everyone). HTTPS uses the ACM
 //! certificate named by annotation or class, or else the Ingress's TLS
-//! Secret imported into ACM and owned by Gantry.
+//! Secret imported into ACM and owned by Gantry. A scheme change, which
+//! AWS cannot make in place, builds a replacement in the owner's other
+//! name slot and retires the old balancer once the new one is active.
 //!
 //! Every resource carries the owner's ownership tags and the class tag, and
 //! has a deterministic name of at most 32 characters, so a controller that
@@ -18,6 +20,8 @@
 //! but foreign tags is never adopted, changed or deleted. Calls go through
 //! client-side rate limits and a deadline each, and the SDK's standard
 //! retry mode (jittered exponential backoff) covers throttling and 5xx.
+//! Settings and options are checked before the first call; calls are
+//! counted by operation and outcome ([`CallMetrics`] exports them).
 
 // Internal steps return the trait's `ProviderError` so that they compose
 // with `?`; its size is the model's choice, not something to box here.
