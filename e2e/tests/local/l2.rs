@@ -177,19 +177,29 @@ impl L2Env {
         )?))
     }
 
-    /// The holder the address Lease names, if any.
+    /// The holder the address Lease names, if any (none while the Lease
+    /// does not exist).
     fn holder(&self) -> Option<String> {
+        let kubectl = tools_dir().ok()?.join("kubectl");
         let out = self
-            .kubectl(&[
-                OsStr::new("get"),
-                OsStr::new("lease"),
-                OsStr::new("gantry-l2-192-0-2-100"),
-                OsStr::new("-o"),
-                OsStr::new("jsonpath={.spec.holderIdentity}"),
-            ])
-            .ok()?;
-        let holder = out.trim();
-        (!holder.is_empty()).then(|| holder.to_owned())
+            .lab
+            .run(
+                "ctl",
+                &kubectl,
+                &[
+                    OsStr::new("--kubeconfig"),
+                    self.kubeconfig.as_os_str(),
+                    OsStr::new("get"),
+                    OsStr::new("lease"),
+                    OsStr::new("gantry-l2-192-0-2-100"),
+                    OsStr::new("-o"),
+                    OsStr::new("jsonpath={.spec.holderIdentity}"),
+                ],
+            )
+            .ok()
+            .filter(|o| o.status.success())?;
+        let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!holder.is_empty()).then_some(holder)
     }
 
     fn start_client(&mut self) -> Result<(), HarnessError> {
