@@ -482,3 +482,49 @@ async fn invalid_annotations_create_nothing() {
     // missed; dropping the runtime stops it.
     drop(sim);
 }
+
+#[tokio::test]
+async fn a_restarted_provider_finishes_a_half_done_ensure_without_duplicates() {
+    let sim = common::sim(Duration::from_millis(10)).await;
+    let first = common::provider(&sim, "gcp", false).await;
+    instances(&first, &[("n1", ZONE_A), ("n2", ZONE_B)]).await;
+    let o = owner("restart");
+    let s = spec(
+        vec![listener(Protocol::Tcp, 80, 30080)],
+        vec![node("n1", ZONE_A), node("n2", ZONE_B)],
+    );
+    // Forwarding rules keep failing: the first controller stops after the
+    // address, check, groups and backend service exist.
+    sim.faults().fail_next("/forwardingRules", 503, 0);
+    let err = first
+        .ensure(&desired(&o, "gcp", s.clone()))
+        .await
+        .expect_err("rules refused");
+    assert_eq!(err.class(), ErrorClass::Transient);
+    assert_eq!(of_kind(&sim, "compute#backendService").len(), 1);
+    assert!(of_kind(&sim, "compute#forwardingRule").is_empty());
+    sim.faults().clear();
+
+    // A new controller (fresh provider, same names) finishes the chain.
+    let second = common::provider(&sim, "gcp", false).await;
+    let st = second
+        .ensure(&desired(&o, "gcp", s.clone()))
+        .await
+        .expect("finishes");
+    assert!(st.ready);
+    let (_, _, ops) = take_calls(&second);
+    assert_eq!(ops, ["forwardingRules.insert", "firewalls.insert"]);
+    for (kind, n) in [
+        ("compute#address", 1),
+        ("compute#forwardingRule", 1),
+        ("compute#backendService", 1),
+        ("compute#healthCheck", 1),
+        ("compute#instanceGroup", 2),
+        ("compute#firewall", 1),
+    ] {
+        assert_eq!(of_kind(&sim, kind).len(), n, "{kind}");
+    }
+    second.ensure(&desired(&o, "gcp", s)).await.expect("noop");
+    assert_eq!(take_calls(&second).0, 0);
+    sim.shutdown().await;
+}
