@@ -73,6 +73,18 @@ true
 {{- end -}}
 
 {{/*
+Whether a configured class announces addresses on the nodes' network:
+"true" or "". Any `local` class whose mode is `l2` (the default mode) does:
+its datapath holds addresses through Leases, puts them on an interface and
+sends gratuitous ARP / unsolicited Neighbour Advertisements.
+*/}}
+{{- define "gantry.l2Enabled" -}}
+{{- range .Values.classes -}}
+{{- if and (eq .provider "local") (ne (toString (dig "mode" "l2" (default (dict) .settings))) "nodeAddresses") -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Checks the schema cannot express: class names are unique, and at most the
 alphabetically first of several defaults would win (allowed, as the
 controller resolves it, but never two classes of one name).

@@ -9,12 +9,23 @@ use super::{EXAMPLES, example, of_kind, pss, template};
 /// template) to need beyond "restricted": the host network, because it binds
 /// node and external addresses (a "baseline" violation, so no restricted
 /// profile is possible for it), and root with only NET_BIND_SERVICE, because
-/// runtimes do not give added capabilities to non-root processes.
+/// runtimes do not give added capabilities to non-root processes; classes in
+/// `l2` mode add NET_ADMIN and NET_RAW (see `announces`).
 const DATAPATH_DOCUMENTED: &[&str] = &[
     "spec.hostNetwork is true",
     "pod runAsUser is 0",
     "datapath: runAsNonRoot is not true",
 ];
+
+/// Whether the values configure a `local` class in `l2` mode (the default
+/// mode), whose datapath announces addresses.
+fn announces(values: &Value) -> bool {
+    values["classes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["provider"] == "local" && c["settings"]["mode"].as_str().unwrap_or("l2") == "l2")
+}
 
 /// Every example, plus the default values, rendered.
 fn renders() -> Vec<(String, Vec<Value>, Value)> {
@@ -31,7 +42,7 @@ fn renders() -> Vec<(String, Vec<Value>, Value)> {
 
 #[test]
 fn rbac_has_no_wildcards_and_reads_secrets_only_by_get_and_watch() {
-    for (name, objects, _) in renders() {
+    for (name, objects, values) in renders() {
         let roles: Vec<&Value> = objects
             .iter()
             .filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role")
@@ -83,9 +94,24 @@ fn rbac_has_no_wildcards_and_reads_secrets_only_by_get_and_watch() {
                 "{name}: Leases granted cluster-wide: {role}"
             );
         }
-        let leader = of_kind(&objects, "Role");
-        assert_eq!(leader.len(), 1, "{name}");
-        assert_eq!(leader[0]["metadata"]["namespace"], "gantry-system");
+        let roles = of_kind(&objects, "Role");
+        for role in &roles {
+            assert_eq!(role["metadata"]["namespace"], "gantry-system", "{name}");
+        }
+        let component = |c: &str| {
+            roles
+                .iter()
+                .filter(|r| r["metadata"]["labels"]["app.kubernetes.io/component"] == c)
+                .count()
+        };
+        assert_eq!(component("controller"), 1, "{name}: the leader Lease Role");
+        // The datapath's address Leases only when some class announces.
+        assert_eq!(
+            component("datapath"),
+            usize::from(announces(&values)),
+            "{name}"
+        );
+        assert_eq!(roles.len(), 1 + usize::from(announces(&values)), "{name}");
     }
 }
 
@@ -148,14 +174,20 @@ fn controller_pods_are_restricted_and_the_datapath_adds_only_what_is_documented(
             let mut got = pss::restricted_violations(pod);
             got.sort();
             let mut want: Vec<String> = DATAPATH_DOCUMENTED.iter().map(|s| s.to_string()).collect();
+            if announces(&values) {
+                want.push("datapath: adds capability NET_ADMIN".into());
+                want.push("datapath: adds capability NET_RAW".into());
+            }
             want.sort();
             assert_eq!(got, want, "{name}: datapath deviates beyond the documented");
             let sc = &pod["containers"][0]["securityContext"];
-            assert_eq!(
-                pss::strings(&sc["capabilities"]["add"]),
-                ["NET_BIND_SERVICE"],
-                "{name}"
-            );
+            // NET_ADMIN and NET_RAW only for announcing l2 addresses.
+            let want: &[&str] = if announces(&values) {
+                &["NET_BIND_SERVICE", "NET_ADMIN", "NET_RAW"]
+            } else {
+                &["NET_BIND_SERVICE"]
+            };
+            assert_eq!(pss::strings(&sc["capabilities"]["add"]), want, "{name}");
             assert_eq!(pss::strings(&sc["capabilities"]["drop"]), ["ALL"], "{name}");
             assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
             let env = &pod["containers"][0]["env"];
