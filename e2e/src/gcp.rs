@@ -234,12 +234,14 @@ impl GcpEnv {
             .as_ref()
             .and_then(|p| p.find_line("Serving metrics and health"))
             .expect("controller running");
-        let bound = line
-            .split("bound=")
+        // The field may be wrapped in colour escapes: take the loopback
+        // address and the port digits after it.
+        let rest = line
+            .split("127.0.0.1:")
             .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .expect("bound= in the metrics line")
-            .to_string();
+            .expect("a loopback address in the metrics line");
+        let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let bound = format!("127.0.0.1:{port}");
         let (status, body) = self
             .rt
             .block_on(http_call(&bound, "GET", "/metrics", None))
@@ -261,17 +263,35 @@ impl GcpEnv {
     /// Create instance `name` in `zone` in the Compute Engine emulator and
     /// the Ready Node that stands for it.
     pub fn add_node(&self, name: &str, zone: &str) {
-        let ip = node_ip(name);
+        self.add_instance(name, zone);
+        self.register_node(name, zone);
+    }
+
+    /// Create instance `name` in `zone` and wait for its Operation, as a
+    /// cloud's instance is running before its kubelet registers.
+    pub fn add_instance(&self, name: &str, zone: &str) {
         let (status, op) = self.sim_call(
             "POST",
             &format!("/compute/v1/projects/{PROJECT}/zones/{zone}/instances"),
             Some(json!({
                 "name": name,
                 "machineType": format!("zones/{zone}/machineTypes/e2-small"),
-                "networkInterfaces": [{"network": "global/networks/default", "networkIP": ip}],
+                "networkInterfaces": [{"network": "global/networks/default", "networkIP": node_ip(name)}],
             })),
         );
         assert_eq!(status, 200, "instance insert: {op}");
+        let link = op["selfLink"].as_str().expect("Operation selfLink");
+        let path = &link[link.find("/compute/v1/").expect("API path")..];
+        let (status, done) = self.sim_call("POST", &format!("{path}/wait"), None);
+        assert_eq!(status, 200, "{done}");
+        assert_eq!(done["status"], "DONE", "{done}");
+        assert!(done["error"].is_null(), "{done}");
+    }
+
+    /// Create the Ready Node for instance `name` in `zone`
+    /// (`spec.providerID` `gce://PROJECT/ZONE/NAME`).
+    pub fn register_node(&self, name: &str, zone: &str) {
+        let ip = node_ip(name);
         let node: Node = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Node",
