@@ -1,14 +1,14 @@
-//! The class's unmanaged instance groups, one per zone, holding the
+//! The cluster's unmanaged instance groups, one per zone, holding the
 //! eligible nodes, and the named ports backend services reach node ports
 //! through.
 //!
 //! Compute Engine lets an instance be in only one load-balanced instance
-//! group, so the groups belong to the class, not to one Ingress: their
-//! names and descriptions name the cluster, class and zone but no owner.
-//! Named ports are only ever added (another balancer of the class may use
+//! group, so the groups belong to the cluster, not to one Ingress or even
+//! one class: their names and descriptions name the cluster and zone only.
+//! Named ports are only ever added (another balancer may use
 //! one), and a group is removed only when nothing links to it any more,
 //! which Compute Engine itself checks (`resourceInUseByAnotherResource`),
-//! so a group still used by another Service or Ingress of the class is
+//! so a group still used by another Service or Ingress is
 //! never deleted from under it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use gantry_model::{
     ProviderError,
     desired::BackendNode,
-    identity::{TAG_CLASS, TAG_CLUSTER, TAG_ROLE, resource_name},
+    identity::{TAG_CLUSTER, TAG_ROLE, resource_name},
     provider::Action,
 };
 use google_cloud_compute_v1::model::{
@@ -32,24 +32,21 @@ use crate::{api::request_id, labels};
 /// our read and our write (`412 conditionNotMet`).
 const FINGERPRINT_ATTEMPTS: usize = 4;
 
-/// The name of the class's instance group in `zone`.
-pub fn group_name(cluster_id: &str, class: &str, zone: &str) -> String {
+/// The name of the cluster's instance group in `zone`.
+///
+/// Per cluster, not per class: Compute Engine refuses an instance in two
+/// load-balanced groups, so two classes over the same nodes (and a Service
+/// moving between them) must share one group per zone, as ingress-gce's
+/// `k8s-ig--<cluster>` groups are shared.
+pub fn group_name(cluster_id: &str, zone: &str) -> String {
     let role = format!("ig-{zone}");
-    resource_name(
-        cluster_id,
-        "",
-        &[class],
-        &role,
-        &format!("{class}\0{role}"),
-        NAME_LEN,
-    )
+    resource_name(cluster_id, "", &["nodes"], &role, &role, NAME_LEN)
 }
 
-/// The description of the class's group in `zone`.
-fn description(cluster_id: &str, class: &str, zone: &str) -> String {
+/// The description of the cluster's group in `zone`.
+fn description(cluster_id: &str, zone: &str) -> String {
     let tags = BTreeMap::from([
         (TAG_CLUSTER, cluster_id.to_string()),
-        (TAG_CLASS, class.to_string()),
         (TAG_ROLE, format!("ig-{zone}")),
     ]);
     // A map of strings always serialises.
@@ -57,13 +54,12 @@ fn description(cluster_id: &str, class: &str, zone: &str) -> String {
     format!("{}{json}", labels::DESCRIPTION_PREFIX)
 }
 
-/// Whether a group's description says it is the class's shared group.
-fn is_ours(cluster_id: &str, class: &str, description: Option<&str>) -> bool {
+/// Whether a group's description says it is the cluster's shared group.
+fn is_ours(cluster_id: &str, description: Option<&str>) -> bool {
     labels::parse_description(description).is_some_and(|tags| {
         tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster_id)
-            && tags.get(TAG_CLASS).map(String::as_str) == Some(class)
             && tags.get(TAG_ROLE).is_some_and(|r| r.starts_with("ig-"))
-            && tags.len() == 3
+            && tags.len() == 2
     })
 }
 
@@ -123,7 +119,7 @@ pub async fn ensure(
 ) -> Result<Vec<String>, ProviderError> {
     let mut links = Vec::new();
     for (zone, wanted) in instances_by_zone(nodes) {
-        let name = group_name(cx.cluster_id, cx.class, &zone);
+        let name = group_name(cx.cluster_id, &zone);
         links.push(format!(
             "projects/{}/zones/{zone}/instanceGroups/{name}",
             cx.project()
@@ -143,7 +139,7 @@ async fn ensure_group(
 ) -> Result<Option<InstanceGroup>, ProviderError> {
     let api = cx.api;
     if let Some(group) = get_group(cx, zone, name).await? {
-        if !is_ours(cx.cluster_id, cx.class, group.description.as_deref()) {
+        if !is_ours(cx.cluster_id, group.description.as_deref()) {
             return Err(ProviderError::NotOwned {
                 resource: "instance-group",
                 name: name.to_string(),
@@ -154,7 +150,7 @@ async fn ensure_group(
     }
     let body = InstanceGroup::new()
         .set_name(name)
-        .set_description(description(cx.cluster_id, cx.class, zone));
+        .set_description(description(cx.cluster_id, zone));
     let rid = request_id();
     cx.record_create("instance-group", name, format!("zone {zone}"));
     if cx.dry {
@@ -178,7 +174,7 @@ async fn ensure_group(
         Err(e) if e.is_already_exists() => {
             let group = get_group(cx, zone, name).await?;
             let desc = group.as_ref().and_then(|g| g.description.as_deref());
-            if is_ours(cx.cluster_id, cx.class, desc) {
+            if is_ours(cx.cluster_id, desc) {
                 Ok(group)
             } else {
                 Err(ProviderError::NotOwned {
@@ -368,7 +364,7 @@ pub async fn release_unused(cx: &Cx<'_>) -> Result<usize, ProviderError> {
             let (Some(name), Some(zone)) = (group.name.as_deref(), group.zone.as_deref()) else {
                 continue;
             };
-            if !is_ours(cx.cluster_id, cx.class, group.description.as_deref()) {
+            if !is_ours(cx.cluster_id, group.description.as_deref()) {
                 continue;
             }
             let zone = crate::api::last_segment(zone);
@@ -419,14 +415,19 @@ mod tests {
     }
 
     #[test]
-    fn group_names_are_per_class_and_zone() {
-        let a = group_name("c", "gcp", "us-central1-a");
+    fn group_names_are_per_cluster_and_zone_whatever_the_class() {
+        let a = group_name("c", "us-central1-a");
         assert!(crate::names::is_valid(&a), "{a}");
-        assert_ne!(a, group_name("c", "gcp", "us-central1-b"));
-        assert_ne!(a, group_name("c", "gcp2", "us-central1-a"));
-        assert_ne!(a, group_name("c2", "gcp", "us-central1-a"));
-        let d = description("c", "gcp", "us-central1-a");
-        assert!(is_ours("c", "gcp", Some(&d)));
-        assert!(!is_ours("c", "gcp2", Some(&d)));
+        assert_ne!(a, group_name("c", "us-central1-b"));
+        assert_ne!(a, group_name("c2", "us-central1-a"));
+        let d = description("c", "us-central1-a");
+        assert!(is_ours("c", Some(&d)));
+        assert!(!is_ours("c2", Some(&d)));
+        // A per-class group of an older description is not taken for ours.
+        let old = format!(
+            "{}{{\"gantry.dev/class\":\"gcp\",\"gantry.dev/cluster\":\"c\",\"gantry.dev/role\":\"ig-z\"}}",
+            labels::DESCRIPTION_PREFIX
+        );
+        assert!(!is_ours("c", Some(&old)));
     }
 }

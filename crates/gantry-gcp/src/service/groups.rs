@@ -1,9 +1,9 @@
-//! The class's unmanaged instance groups, one per zone, holding the
+//! The cluster's unmanaged instance groups, one per zone, holding the
 //! eligible nodes, as Service backend services use them.
 //!
 //! Compute Engine lets an instance be in only one load-balanced instance
-//! group, so the groups belong to the class, not to one Service: their
-//! names and descriptions name the cluster, class and zone but no owner
+//! group, so the groups belong to the cluster, not to one Service or even
+//! one class: their names and descriptions name the cluster and zone only
 //! (the Ingress path of the crate names and describes them the same way, so
 //! both share them). A group is deleted only when nothing links to it any
 //! more, which Compute Engine itself checks (`resourceInUseByAnotherResource`).
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gantry_model::{
     ProviderError,
-    identity::{TAG_CLASS, TAG_CLUSTER, TAG_ROLE, resource_name},
+    identity::{TAG_CLUSTER, TAG_ROLE, resource_name},
     provider::Action,
 };
 use google_cloud_compute_v1::model::{
@@ -31,24 +31,21 @@ use crate::{
     names::NAME_LEN,
 };
 
-/// The name of the class's instance group in `zone`.
-pub fn group_name(cluster_id: &str, class: &str, zone: &str) -> String {
+/// The name of the cluster's instance group in `zone`.
+///
+/// Per cluster, not per class: Compute Engine refuses an instance in two
+/// load-balanced groups, so two classes over the same nodes (and a Service
+/// moving between them) must share one group per zone, as ingress-gce's
+/// `k8s-ig--<cluster>` groups are shared.
+pub fn group_name(cluster_id: &str, zone: &str) -> String {
     let role = format!("ig-{zone}");
-    resource_name(
-        cluster_id,
-        "",
-        &[class],
-        &role,
-        &format!("{class}\0{role}"),
-        NAME_LEN,
-    )
+    resource_name(cluster_id, "", &["nodes"], &role, &role, NAME_LEN)
 }
 
-/// The description of the class's group in `zone`.
-fn description(cluster_id: &str, class: &str, zone: &str) -> String {
+/// The description of the cluster's group in `zone`.
+fn description(cluster_id: &str, zone: &str) -> String {
     let tags = BTreeMap::from([
         (TAG_CLUSTER, cluster_id.to_string()),
-        (TAG_CLASS, class.to_string()),
         (TAG_ROLE, format!("ig-{zone}")),
     ]);
     // A map of strings always serialises.
@@ -56,13 +53,12 @@ fn description(cluster_id: &str, class: &str, zone: &str) -> String {
     format!("{}{json}", labels::DESCRIPTION_PREFIX)
 }
 
-/// Whether a group's description says it is the class's shared group.
-pub fn is_ours(cluster_id: &str, class: &str, description: Option<&str>) -> bool {
+/// Whether a group's description says it is the cluster's shared group.
+pub fn is_ours(cluster_id: &str, description: Option<&str>) -> bool {
     labels::parse_description(description).is_some_and(|tags| {
         tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster_id)
-            && tags.get(TAG_CLASS).map(String::as_str) == Some(class)
             && tags.get(TAG_ROLE).is_some_and(|r| r.starts_with("ig-"))
-            && tags.len() == 3
+            && tags.len() == 2
     })
 }
 
@@ -71,7 +67,7 @@ pub fn group_link(cx: &Cx<'_>, zone: &str) -> String {
     format!(
         "projects/{}/zones/{zone}/instanceGroups/{}",
         cx.api.project,
-        group_name(cx.cluster_id, cx.class, zone)
+        group_name(cx.cluster_id, zone)
     )
 }
 
@@ -84,7 +80,7 @@ pub async fn ensure(
 ) -> Result<Vec<String>, ProviderError> {
     let mut links = Vec::new();
     for (zone, instances) in zones {
-        let name = group_name(cx.cluster_id, cx.class, zone);
+        let name = group_name(cx.cluster_id, zone);
         links.push(group_link(cx, zone));
         let exists = ensure_group(cx, zone, &name).await?;
         let wanted: BTreeSet<String> = instances.iter().map(Instance::link).collect();
@@ -187,7 +183,7 @@ async fn ensure_group(cx: &Cx<'_>, zone: &str, name: &str) -> Result<bool, Provi
     }
     let body = InstanceGroup::new()
         .set_name(name)
-        .set_description(description(cx.cluster_id, cx.class, zone))
+        .set_description(description(cx.cluster_id, zone))
         .set_network(format!("projects/{}/global/networks/default", api.project));
     let id = request_id();
     let created = cx
@@ -224,7 +220,7 @@ async fn ensure_group(cx: &Cx<'_>, zone: &str, name: &str) -> Result<bool, Provi
 }
 
 fn check(cx: &Cx<'_>, name: &str, g: &InstanceGroup) -> Result<(), ProviderError> {
-    if is_ours(cx.cluster_id, cx.class, g.description.as_deref()) {
+    if is_ours(cx.cluster_id, g.description.as_deref()) {
         Ok(())
     } else {
         Err(ProviderError::NotOwned {
@@ -273,7 +269,7 @@ pub async fn class_groups(cx: &Cx<'_>) -> Result<Vec<(String, String)>, Provider
     Ok(pages
         .into_iter()
         .flat_map(|(_, scoped)| scoped.instance_groups)
-        .filter(|g| is_ours(cx.cluster_id, cx.class, g.description.as_deref()))
+        .filter(|g| is_ours(cx.cluster_id, g.description.as_deref()))
         .filter_map(|g| Some((last_segment(g.zone.as_deref()?), g.name?)))
         .collect())
 }
@@ -288,7 +284,7 @@ pub async fn release_unused(
     let groups: Vec<(String, String)> = match zones {
         Some(zones) => zones
             .iter()
-            .map(|z| (z.clone(), group_name(cx.cluster_id, cx.class, z)))
+            .map(|z| (z.clone(), group_name(cx.cluster_id, z)))
             .collect(),
         None => class_groups(cx).await?,
     };
