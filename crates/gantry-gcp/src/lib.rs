@@ -24,6 +24,7 @@
 
 pub mod api;
 mod error;
+mod group_id;
 mod ingress;
 pub mod labels;
 pub mod names;

@@ -13,12 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gantry_model::{
-    ProviderError,
-    desired::BackendNode,
-    identity::{TAG_CLUSTER, TAG_ROLE, resource_name},
-    provider::Action,
-};
+use gantry_model::{ProviderError, desired::BackendNode, provider::Action};
 use google_cloud_compute_v1::model::{
     InstanceGroup, InstanceGroupAggregatedList, InstanceGroupsAddInstancesRequest,
     InstanceGroupsListInstancesRequest, InstanceGroupsRemoveInstancesRequest,
@@ -26,42 +21,14 @@ use google_cloud_compute_v1::model::{
 };
 
 use super::{cx::Cx, url_map::relative, wanted::NAME_LEN};
-use crate::{api::request_id, labels};
+use crate::{
+    api::request_id,
+    group_id::{description, group_name, is_ours},
+};
 
 /// Attempts at `setNamedPorts` when another writer changes the group between
 /// our read and our write (`412 conditionNotMet`).
 const FINGERPRINT_ATTEMPTS: usize = 4;
-
-/// The name of the cluster's instance group in `zone`.
-///
-/// Per cluster, not per class: Compute Engine refuses an instance in two
-/// load-balanced groups, so two classes over the same nodes (and a Service
-/// moving between them) must share one group per zone, as ingress-gce's
-/// `k8s-ig--<cluster>` groups are shared.
-pub fn group_name(cluster_id: &str, zone: &str) -> String {
-    let role = format!("ig-{zone}");
-    resource_name(cluster_id, "", &["nodes"], &role, &role, NAME_LEN)
-}
-
-/// The description of the cluster's group in `zone`.
-fn description(cluster_id: &str, zone: &str) -> String {
-    let tags = BTreeMap::from([
-        (TAG_CLUSTER, cluster_id.to_string()),
-        (TAG_ROLE, format!("ig-{zone}")),
-    ]);
-    // A map of strings always serialises.
-    let json = serde_json::to_string(&tags).unwrap_or_default();
-    format!("{}{json}", labels::DESCRIPTION_PREFIX)
-}
-
-/// Whether a group's description says it is the cluster's shared group.
-fn is_ours(cluster_id: &str, description: Option<&str>) -> bool {
-    labels::parse_description(description).is_some_and(|tags| {
-        tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster_id)
-            && tags.get(TAG_ROLE).is_some_and(|r| r.starts_with("ig-"))
-            && tags.len() == 2
-    })
-}
 
 /// `(project, zone, instance)` from `gce://project/zone/instance`.
 pub(super) fn parse_provider_id(id: &str) -> Option<(&str, &str, &str)> {
@@ -412,22 +379,5 @@ mod tests {
         ] {
             assert_eq!(parse_provider_id(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn group_names_are_per_cluster_and_zone_whatever_the_class() {
-        let a = group_name("c", "us-central1-a");
-        assert!(crate::names::is_valid(&a), "{a}");
-        assert_ne!(a, group_name("c", "us-central1-b"));
-        assert_ne!(a, group_name("c2", "us-central1-a"));
-        let d = description("c", "us-central1-a");
-        assert!(is_ours("c", Some(&d)));
-        assert!(!is_ours("c2", Some(&d)));
-        // A per-class group of an older description is not taken for ours.
-        let old = format!(
-            "{}{{\"gantry.dev/class\":\"gcp\",\"gantry.dev/cluster\":\"c\",\"gantry.dev/role\":\"ig-z\"}}",
-            labels::DESCRIPTION_PREFIX
-        );
-        assert!(!is_ours("c", Some(&old)));
     }
 }

@@ -10,11 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gantry_model::{
-    ProviderError,
-    identity::{TAG_CLUSTER, TAG_ROLE, resource_name},
-    provider::Action,
-};
+use gantry_model::{ProviderError, provider::Action};
 use google_cloud_compute_v1::model::{
     InstanceGroup, InstanceGroupAggregatedList, InstanceGroupsAddInstancesRequest,
     InstanceGroupsListInstances, InstanceGroupsListInstancesRequest,
@@ -27,40 +23,8 @@ use super::{
 };
 use crate::{
     api::{last_segment, request_id},
-    labels,
-    names::NAME_LEN,
+    group_id::{description, group_name, is_ours},
 };
-
-/// The name of the cluster's instance group in `zone`.
-///
-/// Per cluster, not per class: Compute Engine refuses an instance in two
-/// load-balanced groups, so two classes over the same nodes (and a Service
-/// moving between them) must share one group per zone, as ingress-gce's
-/// `k8s-ig--<cluster>` groups are shared.
-pub fn group_name(cluster_id: &str, zone: &str) -> String {
-    let role = format!("ig-{zone}");
-    resource_name(cluster_id, "", &["nodes"], &role, &role, NAME_LEN)
-}
-
-/// The description of the cluster's group in `zone`.
-fn description(cluster_id: &str, zone: &str) -> String {
-    let tags = BTreeMap::from([
-        (TAG_CLUSTER, cluster_id.to_string()),
-        (TAG_ROLE, format!("ig-{zone}")),
-    ]);
-    // A map of strings always serialises.
-    let json = serde_json::to_string(&tags).unwrap_or_default();
-    format!("{}{json}", labels::DESCRIPTION_PREFIX)
-}
-
-/// Whether a group's description says it is the cluster's shared group.
-pub fn is_ours(cluster_id: &str, description: Option<&str>) -> bool {
-    labels::parse_description(description).is_some_and(|tags| {
-        tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster_id)
-            && tags.get(TAG_ROLE).is_some_and(|r| r.starts_with("ig-"))
-            && tags.len() == 2
-    })
-}
 
 /// `projects/P/zones/Z/instanceGroups/N` of the class's group in `zone`.
 pub fn group_link(cx: &Cx<'_>, zone: &str) -> String {
