@@ -16,7 +16,7 @@ use std::{
     },
 };
 
-use crate::l7::forward::IdleConns;
+use crate::l7::pool::IdleConns;
 
 /// Consecutive failed active checks that make a node unhealthy.
 pub const FAILURES_TO_EJECT: u32 = 2;

@@ -29,6 +29,7 @@ mod metrics;
 mod options;
 mod plan;
 mod run;
+mod runtime;
 
 pub use backend::FAILURES_TO_EJECT;
 pub use config::{ObjectConfig, Readiness, TlsMaterial};
@@ -40,3 +41,4 @@ pub use l4::{
 };
 pub use options::{BindPolicy, DatapathOptions};
 pub use run::{run, secrets::REFRESH as SECRET_REFRESH, status::FIELD_MANAGER};
+pub use runtime::runtime;

@@ -36,11 +36,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Run(args) => driver::main(args),
         Cmd::Datapath(args) => {
-            // One worker per allowed core: one, since the driver pins it.
-            match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            // The datapath's own runtime: current-thread, since the
+            // driver pins it to one core.
+            match gantry_datapath::runtime(None) {
                 Ok(rt) => rt.block_on(child::run(args)),
                 Err(source) => Err(error::BenchError::Io {
                     what: "start the runtime".into(),

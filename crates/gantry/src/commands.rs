@@ -152,6 +152,10 @@ pub struct DatapathArgs {
     /// Log format.
     #[arg(long, env = "GANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Worker threads (default: one per core this process may use; with
+    /// one, a single-threaded runtime).
+    #[arg(long, env = "GANTRY_DATAPATH_THREADS")]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 /// `gantry datapath`.

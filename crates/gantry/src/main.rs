@@ -36,14 +36,32 @@ enum Command {
     Dev(dev::DevArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     // Several client libraries link rustls with different crypto back ends;
     // with more than one compiled in, rustls cannot pick one by itself, so
     // the process chooses ring (what kube and the AWS SDK are built with)
     // before any client exists. An error only means one is already set.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    // The datapath sizes its runtime to its cores; the rest use tokio's
+    // default.
+    let runtime = match &cli.command {
+        Command::Datapath(args) => gantry_datapath::runtime(args.threads),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("gantry: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Controller(args) => commands::controller(args).await.map_err(|e| e.to_string()),
         Command::Plan(args) => commands::plan_cmd(args).await.map_err(|e| e.to_string()),

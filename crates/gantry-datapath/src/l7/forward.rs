@@ -3,7 +3,7 @@
 //! left.
 //!
 //! Each node ([`Target`]) keeps its own idle HTTP/1.1 connections
-//! ([`IdleConns`]), so finding one costs a short lock and no lookup. A
+//! (`pool::IdleConns`), so finding one costs a short lock and no lookup. A
 //! request is handed to a connection only once that connection is ready; if
 //! it turns out closed before the request was written, hyper gives the
 //! request back untouched (body included) and it goes over another
@@ -16,7 +16,6 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -26,12 +25,12 @@ use http::{
 };
 use hyper::{
     body::{Body, Frame, Incoming, SizeHint},
-    client::conn::http1::{self, SendRequest},
+    client::conn::http1,
 };
 use hyper_util::rt::TokioIo;
-use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
+use super::pool::NodeConn;
 use crate::{
     backend::{BackendSet, Target},
     l4::tcp::CONNECT_TIMEOUT,
@@ -50,11 +49,6 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
-
-/// Idle connections kept per node.
-const MAX_IDLE_PER_NODE: usize = 64;
-/// An idle connection older than this is closed rather than reused.
-const IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// Body of every response the L7 server writes: one the datapath made, or
 /// a node's.
@@ -96,18 +90,19 @@ impl Body for ResponseBody {
     }
 }
 
-/// A node's response body; gives its connection back to the node's idle
-/// list once read to the end.
+/// A node's response body. It drives its connection while it is read (the
+/// connection has no task of its own, see `pool`) and gives it back to the
+/// node's idle list once read to the end.
 #[derive(Debug)]
 struct UpstreamBody {
     body: Incoming,
-    conn: Option<(SendRequest<Incoming>, Arc<Target>)>,
+    conn: Option<(NodeConn, Arc<Target>)>,
 }
 
 impl UpstreamBody {
     fn release(&mut self) {
-        if let Some((sender, target)) = self.conn.take() {
-            target.http_idle.put(sender);
+        if let Some((conn, target)) = self.conn.take() {
+            target.http_idle.put(conn);
         }
     }
 }
@@ -121,7 +116,14 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        let mut polled = Pin::new(&mut this.body).poll_frame(cx);
+        if polled.is_pending()
+            && let Some((conn, _)) = &mut this.conn
+        {
+            // The next chunk is the connection's to read; then look again.
+            conn.drive(cx);
+            polled = Pin::new(&mut this.body).poll_frame(cx);
+        }
         match &polled {
             // The server may stop polling once the body says it ended, so
             // the connection is given back as soon as it does.
@@ -164,78 +166,44 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Adds the `X-Forwarded-*` headers: the client is appended to any
-/// `X-Forwarded-For` chain; proto and host (the request's authority)
-/// describe this hop.
+/// The client's address as an `X-Forwarded-For` element, made once per
+/// connection rather than formatted for every request.
+pub(crate) fn forwarded_for(client: IpAddr) -> HeaderValue {
+    HeaderValue::try_from(client.to_canonical().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// Adds the `X-Forwarded-*` headers: the client (see [`forwarded_for`]) is
+/// appended to any `X-Forwarded-For` chain; proto and host (the request's
+/// authority) describe this hop.
 pub(crate) fn add_forwarded(
     headers: &mut HeaderMap,
-    client: IpAddr,
+    client: &HeaderValue,
     https: bool,
     host: HeaderValue,
 ) {
-    let client = client.to_canonical().to_string();
     let mut chain = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .peekable();
     let value = if chain.peek().is_none() {
-        client
+        client.clone()
     } else {
-        let mut joined = String::new();
+        let mut joined = Vec::new();
         for hop in chain {
-            joined.push_str(hop);
-            joined.push_str(", ");
+            joined.extend_from_slice(hop.as_bytes());
+            joined.extend_from_slice(b", ");
         }
-        joined.push_str(&client);
-        joined
+        joined.extend_from_slice(client.as_bytes());
+        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.clone())
     };
-    if let Ok(v) = HeaderValue::try_from(value) {
-        headers.insert(X_FORWARDED_FOR, v);
-    }
+    headers.insert(X_FORWARDED_FOR, value);
     headers.insert(
         X_FORWARDED_PROTO,
         HeaderValue::from_static(if https { "https" } else { "http" }),
     );
     headers.insert(X_FORWARDED_HOST, host);
-}
-
-/// Idle keep-alive connections to one node, most recently used last.
-#[derive(Debug, Default)]
-pub(crate) struct IdleConns {
-    conns: Mutex<Vec<(SendRequest<Incoming>, Instant)>>,
-}
-
-impl IdleConns {
-    /// The most recently used connection that is still open and young
-    /// enough; older ones met on the way are closed.
-    fn take(&self) -> Option<SendRequest<Incoming>> {
-        let mut conns = self.conns.lock();
-        while let Some((sender, since)) = conns.pop() {
-            if !sender.is_closed() && since.elapsed() < IDLE_FOR {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    /// Keeps `sender` for the next request, unless it is closed or the
-    /// list is full; connections idle for too long are closed.
-    fn put(&self, sender: SendRequest<Incoming>) {
-        if sender.is_closed() {
-            return;
-        }
-        let now = Instant::now();
-        let mut conns = self.conns.lock();
-        let stale = conns
-            .iter()
-            .take_while(|(_, since)| now.duration_since(*since) >= IDLE_FOR)
-            .count();
-        conns.drain(..stale);
-        if conns.len() < MAX_IDLE_PER_NODE {
-            conns.push((sender, now));
-        }
-    }
 }
 
 /// Forwards requests to nodes over their idle connections, or new ones.
@@ -247,9 +215,9 @@ pub(crate) struct Forwarder {
 impl Forwarder {
     /// A forwarder with hyper's HTTP/1.1 client defaults.
     pub fn new() -> Self {
-        Self {
-            client: http1::Builder::new(),
-        }
+        let mut client = http1::Builder::new();
+        client.writev(false);
+        Self { client }
     }
 
     /// Sends `req` (headers already rewritten) to a node of `backends`,
@@ -272,31 +240,27 @@ impl Forwarder {
             // Idle connections first (each one found closed is dropped),
             // then one new connection.
             loop {
-                let (mut sender, fresh) = match target.http_idle.take() {
-                    Some(sender) => (sender, false),
+                let (mut conn, fresh) = match target.http_idle.take() {
+                    Some(conn) => (conn, false),
                     // Boxed: connecting is rare, and its state would
                     // otherwise grow every request's future.
                     None => match Box::pin(self.connect(target)).await {
-                        Some(sender) => (sender, true),
+                        Some(conn) => (conn, true),
                         None => {
                             target.mark_suspect();
                             break;
                         }
                     },
                 };
-                if sender.ready().await.is_err() {
-                    if fresh {
-                        break;
-                    }
-                    continue;
-                }
-                match sender.try_send_request(req).await {
+                // A taken connection is ready (`IdleConns::take`), and hyper
+                // takes a first request on a fresh one without waiting.
+                match conn.send(req).await {
                     Ok(resp) => {
                         let (mut head, body) = resp.into_parts();
                         strip_hop_by_hop(&mut head.headers);
                         let mut body = UpstreamBody {
                             body,
-                            conn: Some((sender, target.clone())),
+                            conn: Some((conn, target.clone())),
                         };
                         if body.body.is_end_stream() {
                             body.release();
@@ -323,7 +287,7 @@ impl Forwarder {
     }
 
     /// A new connection to `target`; none when connecting failed.
-    async fn connect(&self, target: &Target) -> Option<SendRequest<Incoming>> {
+    async fn connect(&self, target: &Target) -> Option<NodeConn> {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr))
             .await
         {
@@ -339,15 +303,7 @@ impl Forwarder {
         };
         let _ = stream.set_nodelay(true);
         match self.client.handshake(TokioIo::new(stream)).await {
-            Ok((sender, conn)) => {
-                let addr = target.addr;
-                tokio::spawn(async move {
-                    if let Err(error) = conn.await {
-                        tracing::debug!(%addr, %error, "Backend connection ended with an error");
-                    }
-                });
-                Some(sender)
-            }
+            Ok((sender, conn)) => Some(NodeConn::new(sender, conn, target.addr)),
             Err(error) => {
                 tracing::debug!(addr = %target.addr, %error, "Backend handshake failed");
                 None
@@ -391,7 +347,7 @@ mod tests {
         h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.2"));
         add_forwarded(
             &mut h,
-            "::ffff:127.0.0.5".parse().expect("ip"),
+            &forwarded_for("::ffff:127.0.0.5".parse().expect("ip")),
             true,
             HeaderValue::from_static("example.com"),
         );
@@ -401,7 +357,7 @@ mod tests {
         let mut h = HeaderMap::new();
         add_forwarded(
             &mut h,
-            "127.0.0.5".parse().expect("ip"),
+            &forwarded_for("127.0.0.5".parse().expect("ip")),
             false,
             HeaderValue::from_static("a:8080"),
         );

@@ -3,6 +3,7 @@
 
 pub(crate) mod build;
 pub(crate) mod forward;
+pub(crate) mod pool;
 pub(crate) mod routes;
 pub(crate) mod server;
 pub(crate) mod tls;

@@ -44,7 +44,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    forward::{Forwarder, ResponseBody, add_forwarded, local_response, strip_hop_by_hop},
+    forward::{
+        Forwarder, ResponseBody, add_forwarded, forwarded_for, local_response, strip_hop_by_hop,
+    },
     routes::RouteTable,
 };
 use crate::{
@@ -153,6 +155,7 @@ fn server_builder(shared: &HttpShared) -> auto::Builder<TokioExecutor> {
     let mut http1 = builder.http1();
     http1
         .timer(TokioTimer::new())
+        .writev(false)
         .header_read_timeout(shared.header_read_timeout)
         .max_buf_size(shared.max_header_bytes.max(8192));
     // hyper's own limit is this one, and setting it explicitly makes every
@@ -214,14 +217,20 @@ async fn serve<I>(
         None => ctx.builder.clone(),
     };
     let seen_request = Arc::new(AtomicBool::new(false));
+    let client = Client {
+        peer,
+        forwarded_for: forwarded_for(peer.ip()),
+        https,
+    };
     let service = {
         let seen_request = seen_request.clone();
         let ctx = ctx.clone();
         service_fn(move |req: Request<Incoming>| {
             seen_request.store(true, Ordering::Release);
             let ctx = ctx.clone();
+            let client = client.clone();
             async move {
-                let resp = handle(req, peer, https, &ctx).await;
+                let resp = handle(req, &client, &ctx).await;
                 ctx.requests[status_index(resp.status())].inc();
                 Ok::<_, Infallible>(resp)
             }
@@ -260,12 +269,21 @@ async fn serve<I>(
     }
 }
 
+/// The client end of one connection, as requests on it need it.
+#[derive(Clone, Debug)]
+struct Client {
+    peer: SocketAddr,
+    /// `peer`'s address as an `X-Forwarded-For` element.
+    forwarded_for: HeaderValue,
+    https: bool,
+}
+
 async fn handle(
     mut req: Request<Incoming>,
-    peer: SocketAddr,
-    https: bool,
+    client: &Client,
     ctx: &ListenerCtx,
 ) -> Response<ResponseBody> {
+    let (peer, https) = (client.peer, client.https);
     let Some((authority, host_value)) = request_authority(&req) else {
         return local_response(StatusCode::BAD_REQUEST, "missing host\n");
     };
@@ -298,7 +316,7 @@ async fn handle(
     if !headers.contains_key(header::HOST) {
         headers.insert(header::HOST, host_value.clone());
     }
-    add_forwarded(headers, peer.ip(), https, host_value);
+    add_forwarded(headers, &client.forwarded_for, https, host_value);
     ctx.shared.forwarder.forward(req, &backend).await
 }
 
