@@ -27,11 +27,8 @@ use std::{
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use tokio::{
-    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
-    net::{
-        TcpStream,
-        tcp::{ReadHalf, WriteHalf},
-    },
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
     time::Instant,
 };
 
@@ -181,25 +178,23 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; RELAY_CHUNK].into_boxed_slice());
 }
 
-/// Copies bytes both ways between `client` and `upstream` until both
+/// Moves bytes both ways between `client` and `upstream` until both
 /// directions have ended; the end of one direction is passed on as a
 /// half-close (`shutdown(SHUT_WR)`) of the other side. Traffic is counted
 /// into `activity`. Ends at the first error of either direction.
+///
+/// On Linux the bytes are spliced through pooled pipes and never enter the
+/// process (see `splice`); elsewhere, or when no pipe can be had, they are
+/// copied through a per-thread buffer.
 pub(crate) async fn relay(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
     activity: &Activity,
 ) -> io::Result<()> {
-    let (client_rx, mut client_tx) = client.split();
-    let (upstream_rx, mut upstream_tx) = upstream.split();
+    let (client, upstream) = (&*client, &*upstream);
     tokio::try_join!(
-        pump(&client_rx, &mut upstream_tx, |n| activity.add_in(n), |_| {}),
-        pump(
-            &upstream_rx,
-            &mut client_tx,
-            |_| {},
-            |n| activity.add_out(n)
-        ),
+        pump(client, upstream, |n| activity.add_in(n), |_| {}),
+        pump(upstream, client, |_| {}, |n| activity.add_out(n)),
     )?;
     Ok(())
 }
@@ -210,37 +205,32 @@ enum Step {
     Eof,
     /// Readiness was stale; wait again.
     Again,
-    /// Bytes were read; those the destination did not take are returned.
+    /// Bytes were moved, and those the destination did not take yet are
+    /// returned.
     Moved(Vec<u8>),
 }
 
 /// One direction of [`relay`]: `on_read` and `on_write` see the byte counts
 /// read from `from` and written to `to`.
 async fn pump(
-    from: &ReadHalf<'_>,
-    to: &mut WriteHalf<'_>,
+    from: &TcpStream,
+    to: &TcpStream,
     on_read: impl Fn(usize),
     on_write: impl Fn(usize),
 ) -> io::Result<()> {
     loop {
         from.readable().await?;
-        let step = SCRATCH.with_borrow_mut(|buf| -> io::Result<Step> {
-            let n = match from.try_read(buf) {
-                Ok(0) => return Ok(Step::Eof),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Again),
-                Err(e) => return Err(e),
-            };
-            on_read(n);
-            let written = match to.try_write(&buf[..n]) {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(e) => return Err(e),
-            };
-            on_write(written);
-            Ok(Step::Moved(buf[written..n].to_vec()))
-        })?;
-        match step {
+        #[cfg(target_os = "linux")]
+        match crate::splice::pump(from, to, &on_write).await? {
+            crate::splice::Spliced::Eof => break,
+            crate::splice::Spliced::Again => continue,
+            crate::splice::Spliced::Moved(n) => {
+                on_read(n);
+                continue;
+            }
+            crate::splice::Spliced::NoPipe => {}
+        }
+        match copy_step(from, to, &on_read, &on_write)? {
             Step::Eof => break,
             Step::Again => {}
             // Stop reading until the destination took the rest: a slow
@@ -261,7 +251,33 @@ async fn pump(
             }
         }
     }
-    to.shutdown().await
+    socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write)
+}
+
+/// Reads what `from` has into the per-thread buffer and writes what `to`
+/// takes at once; the rest is returned.
+fn copy_step(
+    from: &TcpStream,
+    to: &TcpStream,
+    on_read: &impl Fn(usize),
+    on_write: &impl Fn(usize),
+) -> io::Result<Step> {
+    SCRATCH.with_borrow_mut(|buf| {
+        let n = match from.try_read(buf) {
+            Ok(0) => return Ok(Step::Eof),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Again),
+            Err(e) => return Err(e),
+        };
+        on_read(n);
+        let written = match to.try_write(&buf[..n]) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        on_write(written);
+        Ok(Step::Moved(buf[written..n].to_vec()))
+    })
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ mod options;
 mod plan;
 mod run;
 mod runtime;
+#[cfg(target_os = "linux")]
+mod splice;
 
 pub use backend::FAILURES_TO_EJECT;
 pub use config::{ObjectConfig, Readiness, TlsMaterial};

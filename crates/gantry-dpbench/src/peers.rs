@@ -222,20 +222,22 @@ pub async fn gantry(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, Ben
     Ok(peer)
 }
 
-/// Starts HAProxy in the foreground, one thread.
+/// Starts HAProxy in the foreground, one thread; TCP with `splice-auto`
+/// (HAProxy's zero-copy relaying, as Gantry's datapath splices), its pipes
+/// capped as Gantry's pool is.
 pub async fn haproxy(pin: Pinning, m: &Material, b: &Backend) -> Result<Peer, BenchError> {
     let (ip, http, https, sink, greet) = addrs([127, 0, 71, 1]);
     let mut cfg = String::new();
     let _ = write!(
         cfg,
-        "global\n  maxconn 9000\n  nbthread 1\n\
+        "global\n  maxconn 9000\n  nbthread 1\n  maxpipes 256\n\
          defaults\n  timeout connect 5s\n  timeout client 300s\n  timeout server 300s\n\
          \x20 timeout http-request 10s\n  timeout http-keep-alive 300s\n\
          frontend web\n  mode http\n  option forwardfor\n\
          \x20 bind {ip}:{h}\n  bind {ip}:{s} ssl crt {crt} alpn http/1.1\n  default_backend web\n\
          backend web\n  mode http\n  http-reuse always\n  server s1 {bh}\n\
-         frontend sink\n  mode tcp\n  bind {ip}:{p1}\n  default_backend sink\n\
-         backend sink\n  mode tcp\n  server s1 {bs}\n\
+         frontend sink\n  mode tcp\n  option splice-auto\n  bind {ip}:{p1}\n  default_backend sink\n\
+         backend sink\n  mode tcp\n  option splice-auto\n  server s1 {bs}\n\
          frontend greet\n  mode tcp\n  bind {ip}:{p2}\n  default_backend greet\n\
          backend greet\n  mode tcp\n  server s1 {bg}\n",
         h = ports::HTTP,
