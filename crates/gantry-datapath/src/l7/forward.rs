@@ -151,18 +151,38 @@ pub(crate) fn local_response(status: StatusCode, text: &'static str) -> Response
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // One pass comparing names finds which are present, with no hashing:
+    // most messages carry none of them, or only `Connection`.
+    let mut present = [false; 6];
+    let mut any = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+            any = true;
+        }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    if !any {
+        return;
+    }
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            // The usual options name no header, or one removed below.
+            .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
@@ -338,6 +358,56 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-keep"));
+    }
+
+    /// Headers of a message, and the names left after stripping.
+    type HopCase = (
+        &'static [(&'static str, &'static str)],
+        &'static [&'static str],
+    );
+
+    #[test]
+    fn hop_by_hop_table() {
+        let cases: &[HopCase] = &[
+            (&[("host", "a"), ("x-a", "1")], &["host", "x-a"]),
+            (&[("connection", "keep-alive"), ("date", "d")], &["date"]),
+            (
+                &[("Keep-Alive", "timeout=5"), ("connection", "Keep-Alive")],
+                &[],
+            ),
+            (
+                &[("proxy-connection", "keep-alive"), ("x-a", "1")],
+                &["x-a"],
+            ),
+            (&[("te", "trailers"), ("x-a", "1")], &["x-a"]),
+            (
+                &[
+                    ("connection", "x-a"),
+                    ("connection", "X-B, close"),
+                    ("x-a", "1"),
+                    ("x-b", "2"),
+                    ("x-c", "3"),
+                ],
+                &["x-c"],
+            ),
+            (
+                &[("connection", "close, , bad name"), ("x-c", "3")],
+                &["x-c"],
+            ),
+        ];
+        for (input, left) in cases {
+            let mut h = HeaderMap::new();
+            for (k, v) in *input {
+                h.append(
+                    HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                    HeaderValue::from_static(v),
+                );
+            }
+            strip_hop_by_hop(&mut h);
+            let mut got: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+            got.sort_unstable();
+            assert_eq!(got, *left, "{input:?}");
+        }
     }
 
     #[test]
