@@ -32,6 +32,7 @@ mod run;
 mod runtime;
 #[cfg(target_os = "linux")]
 mod splice;
+mod watch;
 
 pub use backend::FAILURES_TO_EJECT;
 pub use config::{ObjectConfig, Readiness, TlsMaterial};

@@ -18,6 +18,7 @@ use crate::{
     io::{idle_expired, relay},
     listener::ListenerEnv,
     plan::SourceRanges,
+    watch::watched,
 };
 
 /// Time allowed to connect to one node before trying the next.
@@ -130,13 +131,16 @@ async fn proxy(
         }
     }
     let activity = env.activity();
-    tokio::select! {
-        _ = relay(&mut client, &mut upstream, &activity) => {}
-        () = idle_expired(activity.clone(), env.idle_timeout) => {
-            tracing::debug!(frontend = %env.frontend, %peer, "Idle timeout");
+    let watch = async {
+        tokio::select! {
+            () = idle_expired(activity.clone(), env.idle_timeout) => {
+                tracing::debug!(frontend = %env.frontend, %peer, "Idle timeout");
+            }
+            () = env.closing.cancelled() => {}
         }
-        () = env.closing.cancelled() => {}
-    }
+    };
+    // The watchdogs are polled only when they fire, not on every chunk.
+    let _ = watched(relay(&mut client, &mut upstream, &activity), watch).await;
 }
 
 #[cfg(test)]

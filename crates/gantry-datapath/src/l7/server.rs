@@ -54,6 +54,7 @@ use crate::{
     listener::ListenerEnv,
     metrics::{Metrics, RequestLabels, STATUS_CLASSES, status_index},
     plan::SourceRanges,
+    watch::{Either, watched},
 };
 
 /// hyper's default limit on HTTP/1 request header fields.
@@ -248,25 +249,44 @@ async fn serve<I>(
     tokio::pin!(first_request);
     let mut draining = false;
     loop {
-        tokio::select! {
-            r = conn.as_mut() => {
+        let watch = async {
+            tokio::select! {
+                () = &mut first_request => Stop::NoRequest,
+                () = &mut idle => Stop::Idle,
+                () = ctx.env.draining.cancelled(), if !draining => Stop::Drain,
+                () = ctx.env.closing.cancelled() => Stop::Close,
+            }
+        };
+        match watched(conn.as_mut(), watch).await {
+            Either::Main(r) => {
                 if let Err(error) = r {
                     tracing::debug!(%peer, %error, "HTTP connection ended with an error");
                 }
                 return;
             }
-            () = &mut first_request => {
-                tracing::debug!(%peer, "No request head before the deadline");
-                return;
-            }
-            () = &mut idle => return,
-            () = ctx.env.draining.cancelled(), if !draining => {
+            Either::Watch(Stop::Drain) => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = ctx.env.closing.cancelled() => return,
+            Either::Watch(Stop::NoRequest) => {
+                tracing::debug!(%peer, "No request head before the deadline");
+                return;
+            }
+            Either::Watch(Stop::Idle | Stop::Close) => return,
         }
     }
+}
+
+/// Why a connection's watchdogs stopped it.
+enum Stop {
+    /// No request head before the first deadline.
+    NoRequest,
+    /// Nothing moved for the idle timeout.
+    Idle,
+    /// The listener drains: finish in-flight requests, then close.
+    Drain,
+    /// The listener closes now.
+    Close,
 }
 
 /// The client end of one connection, as requests on it need it.
