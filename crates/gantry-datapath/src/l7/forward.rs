@@ -20,7 +20,8 @@ use std::{
 
 use bytes::Bytes;
 use http::{
-    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version, header,
+    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version,
+    header::{self, Entry},
     uri::PathAndQuery,
 };
 use hyper::{
@@ -202,23 +203,22 @@ pub(crate) fn add_forwarded(
     https: bool,
     host: HeaderValue,
 ) {
-    let mut chain = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .peekable();
-    let value = if chain.peek().is_none() {
-        client.clone()
-    } else {
-        let mut joined = Vec::new();
-        for hop in chain {
-            joined.extend_from_slice(hop.as_bytes());
-            joined.extend_from_slice(b", ");
+    // One lookup both reads the chain and places the new value.
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(e) => {
+            e.insert(client.clone());
         }
-        joined.extend_from_slice(client.as_bytes());
-        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.clone())
-    };
-    headers.insert(X_FORWARDED_FOR, value);
+        Entry::Occupied(mut e) => {
+            let mut joined = Vec::new();
+            for hop in e.iter().filter_map(|v| v.to_str().ok()) {
+                joined.extend_from_slice(hop.as_bytes());
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(client.as_bytes());
+            let value = HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.clone());
+            e.insert(value);
+        }
+    }
     headers.insert(
         X_FORWARDED_PROTO,
         HeaderValue::from_static(if https { "https" } else { "http" }),
