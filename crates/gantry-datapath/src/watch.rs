@@ -30,13 +30,17 @@ pub(crate) enum Either<A, B> {
 
 /// Runs `main` and `watch` together until either finishes; `watch` is
 /// polled first, and afterwards only when it woke itself.
-pub(crate) async fn watched<M, W>(main: M, watch: W) -> Either<M::Output, W::Output>
+///
+/// Both are pinned by the caller: taking them by value would store a second
+/// copy of a large connection future in this one's state.
+pub(crate) async fn watched<M, W>(
+    mut main: Pin<&mut M>,
+    mut watch: Pin<&mut W>,
+) -> Either<M::Output, W::Output>
 where
-    M: Future,
-    W: Future,
+    M: Future + ?Sized,
+    W: Future + ?Sized,
 {
-    let mut main = std::pin::pin!(main);
-    let mut watch = std::pin::pin!(watch);
     let due = Arc::new(Due {
         // Polled once at the start, to arm its timers.
         woken: AtomicBool::new(true),
@@ -46,7 +50,7 @@ where
     std::future::poll_fn(|cx| poll(&due, &watch_waker, main.as_mut(), watch.as_mut(), cx)).await
 }
 
-fn poll<M: Future, W: Future>(
+fn poll<M: Future + ?Sized, W: Future + ?Sized>(
     due: &Due,
     watch_waker: &Waker,
     main: Pin<&mut M>,
@@ -130,6 +134,7 @@ mod tests {
                 "deadline"
             }),
         };
+        let (main, watch) = (std::pin::pin!(main), std::pin::pin!(watch));
         let out = watched(main, watch).await;
         assert!(matches!(out, Either::Watch("deadline")));
         // The main side was polled on each of its wake-ups; the watchdog
@@ -140,7 +145,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_main_side_finishing_wins() {
-        let out = watched(async { 7 }, std::future::pending::<()>()).await;
+        let (main, watch) = (
+            std::pin::pin!(async { 7 }),
+            std::pin::pin!(std::future::pending::<()>()),
+        );
+        let out = watched(main, watch).await;
         assert!(matches!(out, Either::Main(7)));
     }
 
@@ -152,7 +161,11 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             cancel.cancel();
         });
-        let out = watched(std::future::pending::<()>(), token.cancelled()).await;
+        let (main, watch) = (
+            std::pin::pin!(std::future::pending::<()>()),
+            std::pin::pin!(token.cancelled()),
+        );
+        let out = watched(main, watch).await;
         assert!(matches!(out, Either::Watch(())));
     }
 }

@@ -140,7 +140,8 @@ async fn proxy(
         }
     };
     // The watchdogs are polled only when they fire, not on every chunk.
-    let _ = watched(relay(&mut client, &mut upstream, &activity), watch).await;
+    let relay = std::pin::pin!(relay(&mut client, &mut upstream, &activity));
+    let _ = watched(relay, std::pin::pin!(watch)).await;
 }
 
 #[cfg(test)]

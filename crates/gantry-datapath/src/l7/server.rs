@@ -257,7 +257,8 @@ async fn serve<I>(
                 () = ctx.env.closing.cancelled() => Stop::Close,
             }
         };
-        match watched(conn.as_mut(), watch).await {
+        let stopped = watched(conn.as_mut(), std::pin::pin!(watch)).await;
+        match stopped {
             Either::Main(r) => {
                 if let Err(error) = r {
                     tracing::debug!(%peer, %error, "HTTP connection ended with an error");
