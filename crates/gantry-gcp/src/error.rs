@@ -118,8 +118,11 @@ impl CallError {
     }
 
     /// Whether repeating the same call later may succeed: throttling, 5xx,
-    /// transport failures, timeouts, and a dependency that is still busy
-    /// (`resourceNotReady`, or in use while the thing using it is being removed).
+    /// transport failures, timeouts, a dependency that is still busy
+    /// (`resourceNotReady`, or in use while the thing using it is being
+    /// removed), and a shared instance group another reconcile has just
+    /// changed (`memberAlreadyExists`: the next attempt re-reads the
+    /// members and adds only those still missing).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Timeout { .. } => true,
@@ -133,6 +136,7 @@ impl CallError {
                                 "rateLimitExceeded"
                                     | "resourceNotReady"
                                     | "resourceInUseByAnotherResource"
+                                    | "memberAlreadyExists"
                             )
                         )
                 } else {
@@ -154,6 +158,7 @@ impl CallError {
                         "RATE_LIMIT_EXCEEDED"
                             | "RESOURCE_NOT_READY"
                             | "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE"
+                            | "MEMBER_ALREADY_EXISTS"
                             | "INTERNAL_ERROR"
                             | "BACKEND_ERROR"
                     )

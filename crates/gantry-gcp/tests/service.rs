@@ -528,3 +528,63 @@ async fn a_restarted_provider_finishes_a_half_done_ensure_without_duplicates() {
     assert_eq!(take_calls(&second).0, 0);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_member_another_reconcile_just_added_is_a_transient_conflict() {
+    // Two Services' reconciles share the cluster's groups and may both read
+    // the members before either adds a node: the second add is refused with
+    // `memberAlreadyExists`. That must be retried (re-reading the members),
+    // not end as a permanent error that waits for the next change.
+    let sim = common::sim(Duration::from_millis(10)).await;
+    let p = common::provider(&sim, "gcp", false).await;
+    instances(&p, &[("n1", ZONE_A), ("n2", ZONE_A)]).await;
+    let s = spec(
+        vec![listener(Protocol::Tcp, 80, 30080)],
+        vec![node("n1", ZONE_A)],
+    );
+    p.ensure(&desired(&owner("first"), "gcp", s))
+        .await
+        .expect("first Service");
+    let group = of_kind(&sim, "compute#instanceGroup")[0]["name"]
+        .as_str()
+        .expect("group name")
+        .to_owned();
+    let api = p.api();
+    let add_n1 = || {
+        api.clients
+            .instance_groups
+            .add_instances()
+            .set_project(common::PROJECT)
+            .set_zone(ZONE_A)
+            .set_instance_group(group.clone())
+            .set_body(
+                google_cloud_compute_v1::model::InstanceGroupsAddInstancesRequest::new()
+                    .set_instances([google_cloud_compute_v1::model::InstanceReference::new()
+                        .set_instance(format!(
+                            "projects/{}/zones/{ZONE_A}/instances/n1",
+                            common::PROJECT
+                        ))]),
+            )
+            .send()
+    };
+    let err = api
+        .mutate("instanceGroups.addInstances", add_n1)
+        .await
+        .expect_err("n1 is a member already");
+    assert!(err.is_transient(), "{err:?}");
+    let err = gantry_model::ProviderError::from(err);
+    assert_eq!(err.class(), ErrorClass::Transient, "{err}");
+
+    // The second Service, over both nodes, adds only the missing one.
+    take_calls(&p);
+    let s2 = spec(
+        vec![listener(Protocol::Tcp, 81, 30081)],
+        vec![node("n1", ZONE_A), node("n2", ZONE_A)],
+    );
+    p.ensure(&desired(&owner("second"), "gcp", s2))
+        .await
+        .expect("second Service");
+    let groups = of_kind(&sim, "compute#instanceGroup");
+    assert_eq!(groups.len(), 1, "one shared group");
+    assert_eq!(groups[0]["size"], 2);
+}
