@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod l4;
+
 use std::time::Duration;
 
 use gantry_gcp::{ApiOptions, Connection, GcpProvider};
