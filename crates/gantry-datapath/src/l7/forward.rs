@@ -41,8 +41,12 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Where `Connection` is in [`HOP_BY_HOP`].
+const CONNECTION_AT: usize = 0;
+/// How many names [`HOP_BY_HOP`] holds.
+const HOP_BY_HOP_LEN: usize = 6;
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded.
-const HOP_BY_HOP: [HeaderName; 6] = [
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_LEN] = [
     header::CONNECTION,
     HeaderName::from_static("proxy-connection"),
     HeaderName::from_static("keep-alive"),
@@ -154,18 +158,16 @@ pub(crate) fn local_response(status: StatusCode, text: &'static str) -> Response
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass comparing names finds which are present, with no hashing:
     // most messages carry none of them, or only `Connection`.
-    let mut present = [false; 6];
-    let mut any = false;
+    let mut present = [false; HOP_BY_HOP_LEN];
     for name in headers.keys() {
         if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
             present[i] = true;
-            any = true;
         }
     }
-    if !any {
+    if !present.contains(&true) {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
+    if present[CONNECTION_AT] {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -365,6 +367,11 @@ mod tests {
         &'static [(&'static str, &'static str)],
         &'static [&'static str],
     );
+
+    #[test]
+    fn connection_is_where_the_stripping_looks_for_it() {
+        assert_eq!(HOP_BY_HOP[CONNECTION_AT], header::CONNECTION);
+    }
 
     #[test]
     fn hop_by_hop_table() {
