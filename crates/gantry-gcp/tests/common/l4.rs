@@ -129,3 +129,18 @@ pub fn take_calls(p: &GcpProvider) -> (u64, u64, Vec<&'static str>) {
 pub fn ends_with(v: &Value, suffix: &str) -> bool {
     v.as_str().is_some_and(|s| s.ends_with(suffix))
 }
+
+/// Asserts the emulator holds exactly one Service chain: one of each
+/// resource, and an instance group in each of `zones` zones.
+pub fn assert_one_chain(sim: &GceSim, zones: usize) {
+    for (kind, n) in [
+        ("compute#address", 1),
+        ("compute#forwardingRule", 1),
+        ("compute#backendService", 1),
+        ("compute#healthCheck", 1),
+        ("compute#instanceGroup", zones),
+        ("compute#firewall", 1),
+    ] {
+        assert_eq!(of_kind(sim, kind).len(), n, "{kind}");
+    }
+}
