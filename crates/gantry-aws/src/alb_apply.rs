@@ -1,12 +1,12 @@
 //! Carrying out the steps of [`crate::alb_diff::diff`] for an Ingress's ALB,
 //! in order, each safe to replay.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
     LoadBalancerTypeEnum, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, RuleCondition, TargetTypeEnum,
+    RedirectActionStatusCodeEnum, RuleCondition,
 };
 use gantry_model::{
     ProviderError,
@@ -18,11 +18,9 @@ use crate::{
     alb::{self, Default, Wanted},
     alb_diff::{Rules, Step},
     api::Budget,
-    ensure::{
-        Context, create_balancer, delete_listener, delete_target_group, forward, missing,
-        modify_health, move_targets,
-    },
+    ensure::{Context, create_balancer, delete_listener, delete_target_group, forward, missing},
     nlb::{Observed, ObservedTg},
+    tg_apply::{self, Group},
 };
 
 fn default_action(want: &Default, observed: &Observed) -> Result<Action, ProviderError> {
@@ -107,69 +105,13 @@ pub(crate) async fn apply(
                 vpc_id = vpc.or(vpc_id);
                 observed.balancer = Some(balancer);
             }
-            Step::CreateTargetGroup(name) => {
-                let op = "CreateTargetGroup";
-                let Some(tg) = wanted.target_groups.get(name) else {
-                    continue;
-                };
-                let vpc = vpc_id
-                    .clone()
-                    .or_else(|| cx.vpc_id.clone())
-                    .ok_or_else(|| missing(op, "VPC id for the target group"))?;
-                let out = api
-                    .call(
-                        op,
-                        Budget::General,
-                        api.elb
-                            .create_target_group()
-                            .name(name)
-                            .protocol(ProtocolEnum::Http)
-                            .port(i32::from(tg.node_port))
-                            .vpc_id(vpc)
-                            .target_type(TargetTypeEnum::Instance)
-                            .health_check_protocol(ProtocolEnum::from(tg.health.protocol))
-                            .health_check_port(&tg.health.port)
-                            .set_health_check_path(tg.health.path.clone())
-                            .set_tags(Some(cx.tags("target-group")))
-                            .send(),
-                    )
-                    .await?;
-                let arn = out
-                    .target_groups()
-                    .first()
-                    .and_then(|t| t.target_group_arn())
-                    .ok_or_else(|| missing(op, "target group ARN"))?;
-                observed.target_groups.insert(
-                    name.clone(),
-                    ObservedTg {
-                        arn: arn.to_string(),
-                        health: tg.health.clone(),
-                        targets: BTreeSet::new(),
-                    },
-                );
-            }
-            Step::ModifyHealth(name) => {
-                if let (Some(tg), Some(have)) = (
-                    wanted.target_groups.get(name),
-                    observed.target_groups.get(name),
-                ) {
-                    modify_health(api, &have.arn, &tg.health).await?;
-                }
-            }
-            Step::Register(name, ids) => {
-                if let (Some(tg), Some(have)) = (
-                    wanted.target_groups.get(name),
-                    observed.target_groups.get(name),
-                ) {
-                    let targets: Vec<(String, u16)> =
-                        ids.iter().map(|id| (id.clone(), tg.node_port)).collect();
-                    move_targets(api, &have.arn, &targets, true).await?;
-                }
-            }
-            Step::Deregister(name, targets) => {
-                if let Some(have) = observed.target_groups.get(name) {
-                    move_targets(api, &have.arn, targets, false).await?;
-                }
+            Step::TargetGroup(step) => {
+                let want = wanted.target_groups.get(step.name()).map(|t| Group {
+                    protocol: ProtocolEnum::Http,
+                    node_port: t.node_port,
+                    health: &t.health,
+                });
+                tg_apply::apply(cx, step, want, &mut observed, vpc_id.as_deref()).await?;
             }
             Step::CreateListener(port) | Step::ModifyListener(port) => {
                 let Some(l) = wanted.listeners.get(port) else {

@@ -27,14 +27,8 @@ pub(crate) type Rules = BTreeMap<u16, BTreeMap<usize, ObservedRule>>;
 pub(crate) enum Step {
     /// Create the balancer.
     CreateBalancer,
-    /// Create a target group.
-    CreateTargetGroup(String),
-    /// Change a target group's health check in place.
-    ModifyHealth(String),
-    /// Register instances in a target group.
-    Register(String, Vec<String>),
-    /// Deregister targets from a target group.
-    Deregister(String, Vec<(String, u16)>),
+    /// Create a target group, fix its health check or move its targets.
+    TargetGroup(TgStep),
     /// Create the listener on a port.
     CreateListener(u16),
     /// Change a listener's protocol, certificate or default action.
@@ -49,17 +43,6 @@ pub(crate) enum Step {
     DeleteListener(u16),
     /// Delete a target group nothing uses.
     DeleteTargetGroup(String),
-}
-
-impl From<TgStep> for Step {
-    fn from(step: TgStep) -> Self {
-        match step {
-            TgStep::Create(n) => Self::CreateTargetGroup(n),
-            TgStep::ModifyHealth(n) => Self::ModifyHealth(n),
-            TgStep::Register(n, ids) => Self::Register(n, ids),
-            TgStep::Deregister(n, targets) => Self::Deregister(n, targets),
-        }
-    }
 }
 
 /// Read the non-default rules of every listener.
@@ -135,7 +118,7 @@ pub(crate) fn diff(wanted: &Wanted, observed: &Observed, rules: &Rules) -> Vec<S
         [groups.first, groups.registers, groups.deregisters]
             .into_iter()
             .flatten()
-            .map(Step::from),
+            .map(Step::TargetGroup),
     );
     let arns = tg_arns(observed);
     let empty = BTreeMap::new();
@@ -184,35 +167,12 @@ pub(crate) fn diff(wanted: &Wanted, observed: &Observed, rules: &Rules) -> Vec<S
 /// Describe a step for `plan`.
 pub(crate) fn describe(step: &Step, wanted: &Wanted) -> Change {
     let (action, resource, name, detail) = match step {
+        Step::TargetGroup(step) => return step.describe(|_| String::new()),
         Step::CreateBalancer => (
             ChangeAction::Create,
             "load-balancer",
             wanted.name.clone(),
             "application".into(),
-        ),
-        Step::CreateTargetGroup(n) => (
-            ChangeAction::Create,
-            "target-group",
-            n.clone(),
-            String::new(),
-        ),
-        Step::ModifyHealth(n) => (
-            ChangeAction::Update,
-            "target-group",
-            n.clone(),
-            "health check".into(),
-        ),
-        Step::Register(n, ids) => (
-            ChangeAction::Update,
-            "target-group",
-            n.clone(),
-            format!("register {} target(s)", ids.len()),
-        ),
-        Step::Deregister(n, ids) => (
-            ChangeAction::Update,
-            "target-group",
-            n.clone(),
-            format!("deregister {} target(s)", ids.len()),
         ),
         Step::CreateListener(p) => (
             ChangeAction::Create,

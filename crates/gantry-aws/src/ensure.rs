@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag,
-    TargetDescription, TargetTypeEnum,
 };
 use gantry_model::{
     ObservedStatus, Owner, ProviderError,
@@ -19,7 +18,8 @@ use gantry_model::{
 use crate::{
     api::{Api, Budget},
     error::has_code,
-    nlb::{NlbProtocol, Observed, Step, TARGET_BATCH, Wanted},
+    nlb::{NlbProtocol, Observed, Step, Wanted},
+    tg_apply::{self, Group},
 };
 
 /// What creating resources needs besides the diff.
@@ -127,54 +127,13 @@ pub(crate) async fn apply(
                 vpc_id = vpc.or(vpc_id);
                 observed.balancer = Some(balancer);
             }
-            Step::CreateTargetGroup(name) => {
-                let op = "CreateTargetGroup";
-                let Some(tg) = wanted.target_groups.get(name) else {
-                    continue;
-                };
-                let vpc = vpc_id
-                    .clone()
-                    .or_else(|| cx.vpc_id.clone())
-                    .ok_or_else(|| missing(op, "VPC id for the target group"))?;
-                let out = api
-                    .call(
-                        op,
-                        Budget::General,
-                        api.elb
-                            .create_target_group()
-                            .name(name)
-                            .protocol(ProtocolEnum::from(tg.protocol.as_str()))
-                            .port(i32::from(tg.node_port))
-                            .vpc_id(vpc)
-                            .target_type(TargetTypeEnum::Instance)
-                            .health_check_protocol(ProtocolEnum::from(tg.health.protocol))
-                            .health_check_port(&tg.health.port)
-                            .set_health_check_path(tg.health.path.clone())
-                            .set_tags(Some(cx.tags("target-group")))
-                            .send(),
-                    )
-                    .await?;
-                let arn = out
-                    .target_groups()
-                    .first()
-                    .and_then(|t| t.target_group_arn())
-                    .ok_or_else(|| missing(op, "target group ARN"))?;
-                observed.target_groups.insert(
-                    name.clone(),
-                    crate::nlb::ObservedTg {
-                        arn: arn.to_string(),
-                        health: tg.health.clone(),
-                        targets: Default::default(),
-                    },
-                );
-            }
-            Step::ModifyHealth(name) => {
-                if let (Some(tg), Some(have)) = (
-                    wanted.target_groups.get(name),
-                    observed.target_groups.get(name),
-                ) {
-                    modify_health(api, &have.arn, &tg.health).await?;
-                }
+            Step::TargetGroup(step) => {
+                let want = wanted.target_groups.get(step.name()).map(|t| Group {
+                    protocol: ProtocolEnum::from(t.protocol.as_str()),
+                    node_port: t.node_port,
+                    health: &t.health,
+                });
+                tg_apply::apply(cx, step, want, &mut observed, vpc_id.as_deref()).await?;
             }
             Step::SetProxyProtocol(name) => {
                 if let Some(have) = observed.target_groups.get(name) {
@@ -191,21 +150,6 @@ pub(crate) async fn apply(
                         wanted.cross_zone.unwrap_or(false),
                     )
                     .await?;
-                }
-            }
-            Step::Register(name, ids) => {
-                if let (Some(tg), Some(have)) = (
-                    wanted.target_groups.get(name),
-                    observed.target_groups.get(name),
-                ) {
-                    let targets: Vec<(String, u16)> =
-                        ids.iter().map(|id| (id.clone(), tg.node_port)).collect();
-                    move_targets(api, &have.arn, &targets, true).await?;
-                }
-            }
-            Step::Deregister(name, targets) => {
-                if let Some(have) = observed.target_groups.get(name) {
-                    move_targets(api, &have.arn, targets, false).await?;
                 }
             }
             Step::CreateListener(port) | Step::ModifyListener(port) => {
@@ -267,71 +211,6 @@ pub(crate) async fn apply(
     observed
         .balancer
         .ok_or_else(|| missing("CreateLoadBalancer", "balancer"))
-}
-
-/// Change a target group's health check in place.
-pub(crate) async fn modify_health(
-    api: &Api,
-    arn: &str,
-    health: &crate::nlb::Health,
-) -> Result<(), ProviderError> {
-    api.call(
-        "ModifyTargetGroup",
-        Budget::General,
-        api.elb
-            .modify_target_group()
-            .target_group_arn(arn)
-            .health_check_protocol(ProtocolEnum::from(health.protocol))
-            .health_check_port(&health.port)
-            .set_health_check_path(health.path.clone())
-            .send(),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Register or deregister `targets` (instance id, port) in batches of 200.
-pub(crate) async fn move_targets(
-    api: &Api,
-    arn: &str,
-    targets: &[(String, u16)],
-    register: bool,
-) -> Result<(), ProviderError> {
-    for chunk in targets.chunks(TARGET_BATCH) {
-        let batch: Vec<TargetDescription> = chunk
-            .iter()
-            .map(|(id, port)| {
-                TargetDescription::builder()
-                    .id(id)
-                    .port(i32::from(*port))
-                    .build()
-            })
-            .collect();
-        if register {
-            api.call(
-                "RegisterTargets",
-                Budget::Targets,
-                api.elb
-                    .register_targets()
-                    .target_group_arn(arn)
-                    .set_targets(Some(batch))
-                    .send(),
-            )
-            .await?;
-        } else {
-            api.call(
-                "DeregisterTargets",
-                Budget::Targets,
-                api.elb
-                    .deregister_targets()
-                    .target_group_arn(arn)
-                    .set_targets(Some(batch))
-                    .send(),
-            )
-            .await?;
-        }
-    }
-    Ok(())
 }
 
 /// Delete a listener; one already gone is success.

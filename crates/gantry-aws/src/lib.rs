@@ -43,6 +43,7 @@ mod observe;
 mod security_group;
 pub mod slot;
 mod teardown;
+mod tg_apply;
 mod tg_diff;
 mod validate;
 

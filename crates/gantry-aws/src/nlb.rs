@@ -11,10 +11,8 @@ use gantry_model::{
     provider::{Action, Change},
 };
 
-use crate::{
-    discovery::instance_id,
-    tg_diff::{TgStep, target_group_steps},
-};
+pub use crate::tg_diff::TgStep;
+use crate::{discovery::instance_id, tg_diff::target_group_steps};
 
 /// Longest name AWS accepts for balancers and target groups.
 pub const NAME_LEN: usize = 32;
@@ -279,18 +277,12 @@ pub struct Observed {
 pub enum Step {
     /// Create the balancer.
     CreateBalancer,
-    /// Create a target group.
-    CreateTargetGroup(String),
-    /// Change a target group's health check in place.
-    ModifyHealth(String),
+    /// Create a target group, fix its health check or move its targets.
+    TargetGroup(TgStep),
     /// Turn PROXY protocol v2 on or off for a target group.
     SetProxyProtocol(String),
     /// Turn cross-zone load balancing on or off.
     SetCrossZone,
-    /// Register instances (at the group's node port) in a target group.
-    Register(String, Vec<String>),
-    /// Deregister targets from a target group.
-    Deregister(String, Vec<(String, u16)>),
     /// Create a listener on a port.
     CreateListener(u16),
     /// Point an existing listener at another protocol or target group.
@@ -299,17 +291,6 @@ pub enum Step {
     DeleteListener(u16),
     /// Delete a target group no listener uses any more.
     DeleteTargetGroup(String),
-}
-
-impl From<TgStep> for Step {
-    fn from(step: TgStep) -> Self {
-        match step {
-            TgStep::Create(n) => Self::CreateTargetGroup(n),
-            TgStep::ModifyHealth(n) => Self::ModifyHealth(n),
-            TgStep::Register(n, ids) => Self::Register(n, ids),
-            TgStep::Deregister(n, targets) => Self::Deregister(n, targets),
-        }
-    }
 }
 
 /// The ordered steps from `observed` to `wanted`: create what is missing,
@@ -328,7 +309,7 @@ pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<Step> {
         &wanted.instances,
         observed,
     );
-    steps.extend(groups.first.into_iter().map(Step::from));
+    steps.extend(groups.first.into_iter().map(Step::TargetGroup));
     for name in wanted.target_groups.keys() {
         let have = observed.proxy_protocol.get(name).copied().unwrap_or(false);
         if have != wanted.proxy_protocol {
@@ -340,8 +321,8 @@ pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<Step> {
     {
         steps.push(Step::SetCrossZone);
     }
-    steps.extend(groups.registers.into_iter().map(Step::from));
-    steps.extend(groups.deregisters.into_iter().map(Step::from));
+    steps.extend(groups.registers.into_iter().map(Step::TargetGroup));
+    steps.extend(groups.deregisters.into_iter().map(Step::TargetGroup));
     let tg_arn = |name: &str| observed.target_groups.get(name).map(|t| t.arn.as_str());
     for (port, l) in &wanted.listeners {
         match observed.listeners.get(port) {
@@ -394,20 +375,13 @@ pub fn describe(step: &Step, wanted: &Wanted, observed: &Observed) -> Change {
             wanted.name.clone(),
             "network".into(),
         ),
-        Step::CreateTargetGroup(n) => {
-            let detail = wanted
+        Step::TargetGroup(step) => step.describe(|n| {
+            wanted
                 .target_groups
                 .get(n)
                 .map(|t| format!("{} node port {}", t.protocol.as_str(), t.node_port))
-                .unwrap_or_default();
-            change(Action::Create, "target-group", n.clone(), detail)
-        }
-        Step::ModifyHealth(n) => change(
-            Action::Update,
-            "target-group",
-            n.clone(),
-            "health check".into(),
-        ),
+                .unwrap_or_default()
+        }),
         Step::SetProxyProtocol(n) => change(
             Action::Update,
             "target-group",
@@ -419,18 +393,6 @@ pub fn describe(step: &Step, wanted: &Wanted, observed: &Observed) -> Change {
             "load-balancer",
             wanted.name.clone(),
             format!("cross-zone {}", on_off(wanted.cross_zone.unwrap_or(false))),
-        ),
-        Step::Register(n, ids) => change(
-            Action::Update,
-            "target-group",
-            n.clone(),
-            format!("register {} target(s)", ids.len()),
-        ),
-        Step::Deregister(n, ids) => change(
-            Action::Update,
-            "target-group",
-            n.clone(),
-            format!("deregister {} target(s)", ids.len()),
         ),
         Step::CreateListener(p) => change(
             Action::Create,

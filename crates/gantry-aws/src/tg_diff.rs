@@ -1,14 +1,17 @@
 //! Target group changes both balancer kinds make the same way: create
 //! missing groups, fix health checks in place, register new targets and,
-//! only after every registration, deregister old ones.
+//! only after every registration, deregister old ones. Both describe them
+//! for `plan` alike too; [`crate::tg_apply`] makes them.
 
 use std::collections::BTreeSet;
+
+use gantry_model::provider::{Action, Change};
 
 use crate::nlb::{Health, Observed};
 
 /// A target group change both balancer kinds make the same way.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum TgStep {
+pub enum TgStep {
     /// Create a target group.
     Create(String),
     /// Change a target group's health check in place.
@@ -17,6 +20,38 @@ pub(crate) enum TgStep {
     Register(String, Vec<String>),
     /// Deregister targets.
     Deregister(String, Vec<(String, u16)>),
+}
+
+impl TgStep {
+    /// Name of the target group the step changes.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Create(n)
+            | Self::ModifyHealth(n)
+            | Self::Register(n, _)
+            | Self::Deregister(n, _) => n,
+        }
+    }
+
+    /// Describe the step for `plan`. Only a creation's detail differs by
+    /// balancer kind, so `created` gives it from the group's name.
+    pub(crate) fn describe(&self, created: impl FnOnce(&str) -> String) -> Change {
+        let (action, detail) = match self {
+            Self::Create(n) => (Action::Create, created(n)),
+            Self::ModifyHealth(_) => (Action::Update, "health check".into()),
+            Self::Register(_, ids) => (Action::Update, format!("register {} target(s)", ids.len())),
+            Self::Deregister(_, targets) => (
+                Action::Update,
+                format!("deregister {} target(s)", targets.len()),
+            ),
+        };
+        Change {
+            action,
+            resource: "target-group".into(),
+            name: self.name().to_string(),
+            detail,
+        }
+    }
 }
 
 /// Target group changes in the order they are made: creations and health
@@ -124,6 +159,23 @@ mod tests {
         assert_eq!(
             steps.deregisters,
             [TgStep::Deregister(old, vec![("i-1".into(), 30080)])]
+        );
+    }
+
+    #[test]
+    fn steps_describe_the_group_they_change() {
+        let change = |action, detail: &str| Change {
+            action,
+            resource: "target-group".into(),
+            name: "tg".into(),
+            detail: detail.into(),
+        };
+        let created = TgStep::Create("tg".into()).describe(|n| format!("{n} detail"));
+        assert_eq!(created, change(Action::Create, "tg detail"));
+        let gone = TgStep::Deregister("tg".into(), vec![("i-1".into(), 30080)]);
+        assert_eq!(
+            gone.describe(|_| "unused".into()),
+            change(Action::Update, "deregister 1 target(s)")
         );
     }
 }
