@@ -14,6 +14,7 @@ use gce_sim::GceSim;
 use google_cloud_compute_v1::model::Instance;
 use serde_json::Value;
 
+pub use super::of_kind;
 use super::{CLUSTER, PROJECT};
 
 pub const ZONE_A: &str = "us-central1-a";
@@ -87,14 +88,6 @@ pub async fn instances(p: &GcpProvider, nodes: &[(&str, &str)]) {
         .await
         .expect("instance");
     }
-}
-
-/// Stored resources of `kind` (e.g. `compute#forwardingRule`).
-pub fn of_kind(sim: &GceSim, kind: &str) -> Vec<Value> {
-    sim.resources()
-        .into_iter()
-        .filter(|r| r["kind"] == kind)
-        .collect()
 }
 
 /// Resources whose description names Gantry.

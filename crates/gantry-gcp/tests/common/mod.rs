@@ -1,21 +1,25 @@
-//! Shared helpers for the provider's tests: an in-process emulator and a
-//! provider pointed at it with anonymous credentials and short deadlines.
+//! Shared helpers for the provider's tests: an in-process emulator, a
+//! provider pointed at it with anonymous credentials and short deadlines,
+//! and reading what the emulator stores. The Service (L4) and Ingress (L7)
+//! tests keep their own helpers in `l4` and `l7`.
 
 #![allow(dead_code)]
 
 pub mod l4;
+pub mod l7;
 
 use std::time::Duration;
 
 use gantry_gcp::{ApiOptions, Connection, GcpProvider};
 use gantry_model::class::GcpSettings;
 use gce_sim::{GceSim, SimOptions};
+use serde_json::Value;
 
 /// Project every test uses.
 pub const PROJECT: &str = "gantry-test";
 /// Region every test uses.
 pub const REGION: &str = "us-central1";
-/// Cluster id every test uses.
+/// Cluster id of the tests other than the Ingress ones (`l7::CLUSTER`).
 pub const CLUSTER: &str = "test-cluster";
 
 /// A running emulator whose Operations take `delay` to finish.
@@ -67,4 +71,12 @@ pub async fn provider(sim: &GceSim, class: &str, target_pools: bool) -> GcpProvi
     )
     .await
     .expect("provider builds")
+}
+
+/// Stored resources of `kind` (e.g. `compute#forwardingRule`).
+pub fn of_kind(sim: &GceSim, kind: &str) -> Vec<Value> {
+    sim.resources()
+        .into_iter()
+        .filter(|r| r["kind"] == kind)
+        .collect()
 }
