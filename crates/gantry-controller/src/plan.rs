@@ -8,7 +8,6 @@ use std::{collections::BTreeMap, sync::Arc};
 use gantry_model::{LoadBalancerClass, provider::Change};
 use k8s_openapi::api::{
     core::v1::{Node, Secret, Service},
-    discovery::v1::EndpointSlice,
     networking::v1::{Ingress, IngressClass},
 };
 use kube::{Api, Client, ResourceExt, api::ListParams};
@@ -18,7 +17,7 @@ use crate::{
     error::{Error, Result},
     providers::{ProviderFactory, ProviderRegistry},
     secrets::check_secret_name,
-    translate::{self, SERVICE_NAME_LABEL, Source},
+    translate::{self, Source},
 };
 
 /// Options of `gantry plan`.
@@ -56,7 +55,6 @@ pub struct PlanEntry {
 #[derive(Debug, Default)]
 struct Listed {
     nodes: Vec<Node>,
-    slices: Vec<EndpointSlice>,
     services: Vec<Service>,
     secrets: BTreeMap<(String, String), Secret>,
     ingress_classes: Vec<IngressClass>,
@@ -66,17 +64,6 @@ struct Listed {
 impl Source for Listed {
     fn nodes(&self) -> Vec<Node> {
         self.nodes.clone()
-    }
-
-    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
-        self.slices
-            .iter()
-            .filter(|s| {
-                s.namespace().as_deref() == Some(namespace)
-                    && s.labels().get(SERVICE_NAME_LABEL).map(String::as_str) == Some(service)
-            })
-            .cloned()
-            .collect()
     }
 
     fn services_in(&self, namespace: &str) -> Vec<Service> {
@@ -140,7 +127,6 @@ pub async fn plan(
     let ingresses = list(ing_api, "ingresses").await?;
     let mut listed = Listed {
         nodes: list(Api::all(client.clone()), "nodes").await?,
-        slices: list(Api::all(client.clone()), "endpointslices").await?,
         services: list(Api::all(client.clone()), "services").await?,
         secrets: BTreeMap::new(),
         ingress_classes: list(Api::all(client.clone()), "ingressclasses").await?,

@@ -1,6 +1,11 @@
 //! Pipeline step "translate": gather everything an object refers to (Nodes,
-//! EndpointSlices, backend Services, TLS Secrets) from a [`Source`] and call
-//! gantry-model's pure translation.
+//! backend Services, TLS Secrets) from a [`Source`] and call gantry-model's
+//! pure translation.
+//!
+//! EndpointSlices are not among them: a balancer's targets are the eligible
+//! nodes, and for `externalTrafficPolicy: Local` its health check on
+//! `healthCheckNodePort` finds the nodes with endpoints. The controller
+//! therefore watches no EndpointSlices, the busiest kind in a cluster.
 
 use gantry_model::{
     LoadBalancerClass, LoadBalancerClassSpec,
@@ -12,21 +17,15 @@ use gantry_model::{
 };
 use k8s_openapi::api::{
     core::v1::{Node, Secret, Service},
-    discovery::v1::EndpointSlice,
     networking::v1::{Ingress, IngressClass},
 };
 use kube::ResourceExt;
-
-/// Label tying an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Where translation inputs come from: the controller's caches, or (for
 /// `gantry plan`) one-off API lists.
 pub trait Source {
     /// Every Node.
     fn nodes(&self) -> Vec<Node>;
-    /// EndpointSlices of Service `namespace/name`.
-    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice>;
     /// Services in `namespace`.
     fn services_in(&self, namespace: &str) -> Vec<Service>;
     /// Secret `namespace/name`, if it exists.
@@ -100,10 +99,6 @@ impl<S: Source> Source for WithSecrets<'_, S> {
         self.inner.nodes()
     }
 
-    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
-        self.inner.slices_of(namespace, service)
-    }
-
     fn services_in(&self, namespace: &str) -> Vec<Service> {
         self.inner.services_in(namespace)
     }
@@ -140,10 +135,6 @@ pub fn service(
     class: &LoadBalancerClassSpec,
 ) -> Result<Translated, TranslateError> {
     let nodes = source.nodes();
-    let slices = source.slices_of(
-        svc.namespace().as_deref().unwrap_or_default(),
-        &svc.name_any(),
-    );
     translate_service(
         svc,
         &ServiceInputs {
@@ -151,7 +142,6 @@ pub fn service(
             class_name,
             class,
             nodes: &nodes,
-            slices: &slices,
         },
     )
 }
@@ -165,17 +155,13 @@ pub fn ingress(
     class: &LoadBalancerClassSpec,
 ) -> Result<Translated, TranslateError> {
     let ns = ing.namespace().unwrap_or_default();
-    let (service_names, secret_names) = ingress_references(ing);
+    let (_, secret_names) = ingress_references(ing);
     let nodes = source.nodes();
     let services = source.services_in(&ns);
     // Only the Secrets the Ingress names, from its own namespace.
     let secrets: Vec<Secret> = secret_names
         .iter()
         .filter_map(|name| source.secret(&ns, name))
-        .collect();
-    let slices: Vec<EndpointSlice> = service_names
-        .iter()
-        .flat_map(|name| source.slices_of(&ns, name))
         .collect();
     translate_ingress(
         ing,
@@ -186,7 +172,6 @@ pub fn ingress(
             nodes: &nodes,
             services: &services,
             secrets: &secrets,
-            slices: &slices,
         },
     )
 }

@@ -23,7 +23,6 @@ use gantry_model::{
 };
 use k8s_openapi::api::{
     core::v1::{Node, Secret, Service},
-    discovery::v1::EndpointSlice,
     networking::v1::{Ingress, IngressClass},
 };
 use kube::{
@@ -37,10 +36,7 @@ use kube::{
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
-use crate::{
-    secrets::SecretWatches,
-    translate::{SERVICE_NAME_LABEL, Source},
-};
+use crate::{secrets::SecretWatches, translate::Source};
 
 /// Read caches of every kind the controller uses.
 #[derive(Clone)]
@@ -51,8 +47,6 @@ pub struct Stores {
     pub ingresses: Store<Ingress>,
     /// Nodes.
     pub nodes: Store<Node>,
-    /// EndpointSlices.
-    pub slices: Store<EndpointSlice>,
     /// IngressClasses.
     pub ingress_classes: Store<IngressClass>,
     /// LoadBalancerClasses.
@@ -72,18 +66,6 @@ fn owned<K: Clone>(items: Vec<Arc<K>>) -> Vec<K> {
 impl Source for Stores {
     fn nodes(&self) -> Vec<Node> {
         owned(self.nodes.state())
-    }
-
-    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
-        self.slices
-            .state()
-            .into_iter()
-            .filter(|s| {
-                s.namespace().as_deref() == Some(namespace)
-                    && s.labels().get(SERVICE_NAME_LABEL).map(String::as_str) == Some(service)
-            })
-            .map(|s| (*s).clone())
-            .collect()
     }
 
     fn services_in(&self, namespace: &str) -> Vec<Service> {
@@ -174,7 +156,6 @@ pub fn stores() -> (Stores, Writers) {
     let (services, w_services) = reflector::store();
     let (ingresses, w_ingresses) = reflector::store();
     let (nodes, w_nodes) = reflector::store();
-    let (slices, w_slices) = reflector::store();
     let (ingress_classes, w_ingress_classes) = reflector::store();
     let (lb_classes, w_lb_classes) = reflector::store();
     (
@@ -182,7 +163,6 @@ pub fn stores() -> (Stores, Writers) {
             services,
             ingresses,
             nodes,
-            slices,
             ingress_classes,
             lb_classes,
         },
@@ -190,7 +170,6 @@ pub fn stores() -> (Stores, Writers) {
             services: w_services,
             ingresses: w_ingresses,
             nodes: w_nodes,
-            slices: w_slices,
             ingress_classes: w_ingress_classes,
             lb_classes: w_lb_classes,
         },
@@ -202,7 +181,6 @@ pub struct Writers {
     services: Writer<Service>,
     ingresses: Writer<Ingress>,
     nodes: Writer<Node>,
-    slices: Writer<EndpointSlice>,
     ingress_classes: Writer<IngressClass>,
     lb_classes: Writer<LoadBalancerClass>,
 }
@@ -322,22 +300,6 @@ pub fn watchers(
 
     let t = triggers.clone();
     let s = stores.clone();
-    let slices = reflect(
-        Api::<EndpointSlice>::all(client.clone()),
-        writers.slices,
-        each(move |slice: &EndpointSlice| {
-            let ns = slice.namespace().unwrap_or_default();
-            if let Some(svc_name) = slice.labels().get(SERVICE_NAME_LABEL) {
-                if let Some(svc) = s.services.get(&ObjectRef::new(svc_name).within(&ns)) {
-                    t.service(&svc);
-                }
-                t.ingresses_referencing(&s, &ns, svc_name);
-            }
-        }),
-    );
-
-    let t = triggers.clone();
-    let s = stores.clone();
     let ingress_classes = reflect(
         Api::<IngressClass>::all(client.clone()),
         writers.ingress_classes,
@@ -362,15 +324,7 @@ pub fn watchers(
     );
 
     async move {
-        futures::future::join_all([
-            services,
-            ingresses,
-            nodes,
-            slices,
-            ingress_classes,
-            lb_classes,
-        ])
-        .await;
+        futures::future::join_all([services, ingresses, nodes, ingress_classes, lb_classes]).await;
     }
 }
 
@@ -382,7 +336,6 @@ pub async fn synced(stores: &Stores) {
         stores.services.wait_until_ready(),
         stores.ingresses.wait_until_ready(),
         stores.nodes.wait_until_ready(),
-        stores.slices.wait_until_ready(),
         stores.ingress_classes.wait_until_ready(),
         stores.lb_classes.wait_until_ready(),
     );

@@ -14,7 +14,6 @@ use k8s_openapi::{
             Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, Secret, Service, ServicePort,
             ServiceSpec,
         },
-        discovery::v1::{Endpoint, EndpointConditions, EndpointSlice},
         networking::v1::{
             HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressClass,
             IngressClassParametersReference, IngressClassSpec, IngressRule, IngressServiceBackend,
@@ -270,34 +269,6 @@ impl ServiceBuilder {
     /// The Service.
     pub fn build(self) -> Service {
         self.0
-    }
-}
-
-// === EndpointSlice ===
-
-/// An EndpointSlice of Service `service` (in `default`) with one endpoint per
-/// `(node, ready, terminating)`.
-pub fn endpoint_slice(service: &str, endpoints: &[(&str, bool, bool)]) -> EndpointSlice {
-    let mut metadata = meta(&format!("{service}-slice"));
-    set(&mut metadata.labels, "kubernetes.io/service-name", service);
-    EndpointSlice {
-        metadata,
-        address_type: "IPv4".into(),
-        endpoints: endpoints
-            .iter()
-            .enumerate()
-            .map(|(i, (node, ready, terminating))| Endpoint {
-                addresses: vec![format!("10.244.0.{}", i + 1)],
-                node_name: Some((*node).into()),
-                conditions: Some(EndpointConditions {
-                    ready: Some(*ready),
-                    serving: Some(*ready),
-                    terminating: Some(*terminating),
-                }),
-                ..Endpoint::default()
-            })
-            .collect(),
-        ports: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod bad_config;
 mod ingress;
 mod l2;
 mod l4;
+mod local_policy;
 mod support;
 
 use std::{net::SocketAddr, time::Duration};

@@ -106,7 +106,6 @@ pub fn translate(ing: IngressBuilder, tls: &[(&str, &str)]) -> DesiredLoadBalanc
             class_name: &class_name,
             class: &class.spec,
             nodes: &nodes,
-            slices: &[],
             services: &services,
             secrets: &secrets,
         },

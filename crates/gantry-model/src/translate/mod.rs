@@ -4,10 +4,7 @@
 //! Ingress and everything it refers to from its caches, and calls these.
 
 use k8s_openapi::{
-    api::{
-        core::v1::{Node, Secret, Service},
-        discovery::v1::EndpointSlice,
-    },
+    api::core::v1::{Node, Secret, Service},
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 
@@ -47,11 +44,12 @@ pub struct ServiceInputs<'a> {
     pub class_name: &'a str,
     /// That class's spec.
     pub class: &'a LoadBalancerClassSpec,
-    /// All Nodes (eligibility is decided here).
+    /// All Nodes (eligibility is decided here). A Service with
+    /// `externalTrafficPolicy: Local` gets every eligible node too, not only
+    /// those with its endpoints: its health check on `healthCheckNodePort`,
+    /// which kube-proxy answers with 200 only where endpoints are, decides,
+    /// so pods moving never changes the balancer's targets.
     pub nodes: &'a [Node],
-    /// EndpointSlices of this Service (label `kubernetes.io/service-name`);
-    /// slices of other Services or namespaces are ignored if passed.
-    pub slices: &'a [EndpointSlice],
 }
 
 /// Everything an Ingress translation depends on besides the Ingress.
@@ -69,10 +67,6 @@ pub struct IngressInputs<'a> {
     pub services: &'a [Service],
     /// The TLS Secrets the Ingress names (same namespace only).
     pub secrets: &'a [Secret],
-    /// EndpointSlices of the backend Services. Not read today: a backend
-    /// with `externalTrafficPolicy: Local` is health-checked on its
-    /// `healthCheckNodePort`, which kube-proxy answers only where endpoints are.
-    pub slices: &'a [EndpointSlice],
 }
 
 /// Why an object cannot be translated. Every variant names the field and the

@@ -1,15 +1,9 @@
 //! Service of type LoadBalancer -> L4 [`DesiredLoadBalancer`].
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    net::IpAddr,
-};
+use std::{collections::BTreeMap, net::IpAddr};
 
 use ipnet::IpNet;
-use k8s_openapi::api::{
-    core::v1::{Service, ServiceSpec},
-    discovery::v1::EndpointSlice,
-};
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 
 use super::{ServiceInputs, TranslateError, Translated, owner, port};
 use crate::{
@@ -18,9 +12,6 @@ use crate::{
     identity::OwnerKind,
     select::eligible_nodes,
 };
-
-/// Label on an EndpointSlice naming its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// The path kube-proxy answers on `healthCheckNodePort`.
 const KUBE_PROXY_HEALTH_PATH: &str = "/healthz";
@@ -59,11 +50,8 @@ pub fn translate_service(
                         field: "spec.healthCheckNodePort".into(),
                     })?;
             let hc_port = port("spec.healthCheckNodePort".into(), port_value)?;
-            let with_endpoints = ready_endpoint_nodes(&owner.namespace, &owner.name, inputs.slices);
-            let nodes = nodes
-                .into_iter()
-                .filter(|n| with_endpoints.contains(n.name.as_str()))
-                .collect();
+            // Every eligible node, as for `Cluster`: the check decides which
+            // serve (see `ServiceInputs::nodes`).
             let check = HealthCheck::Http {
                 port: hc_port,
                 path: KUBE_PROXY_HEALTH_PATH.into(),
@@ -149,38 +137,6 @@ fn listeners(spec: &ServiceSpec) -> Result<Vec<L4Listener>, TranslateError> {
     }
     out.sort_by_key(|l| (l.port, l.protocol));
     Ok(out)
-}
-
-/// Names of nodes hosting a ready, non-terminating endpoint of the Service.
-///
-/// Slices are checked against the Service's namespace and name label, so a
-/// caller passing too many slices cannot route traffic to another Service's nodes.
-fn ready_endpoint_nodes<'s>(
-    namespace: &str,
-    name: &str,
-    slices: &'s [EndpointSlice],
-) -> BTreeSet<&'s str> {
-    slices
-        .iter()
-        .filter(|s| {
-            s.metadata
-                .namespace
-                .as_deref()
-                .is_none_or(|ns| ns == namespace)
-                && s.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .is_some_and(|n| n == name)
-        })
-        .flat_map(|s| &s.endpoints)
-        .filter(|e| {
-            // An absent `ready` means ready (API convention for this field).
-            let c = e.conditions.as_ref();
-            c.and_then(|c| c.ready) != Some(false) && c.and_then(|c| c.terminating) != Some(true)
-        })
-        .filter_map(|e| e.node_name.as_deref())
-        .collect()
 }
 
 /// `spec.loadBalancerSourceRanges`, else the legacy annotation; canonical

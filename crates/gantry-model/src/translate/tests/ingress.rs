@@ -81,7 +81,6 @@ fn run(ing: IngressBuilder) -> Result<Translated, TranslateError> {
             nodes: &nodes,
             services: &services(),
             secrets: &secrets(),
-            slices: &[],
         },
     )
 }

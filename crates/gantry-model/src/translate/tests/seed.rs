@@ -79,7 +79,6 @@ fn seed_load_balancer_service() {
             class_name: &class_name,
             class: &class.spec,
             nodes: &nodes,
-            slices: &[],
         },
     )
     .expect("translates");
@@ -132,7 +131,6 @@ fn seed_nodeport_service_gets_no_balancer() {
             class_name: "gcp-public",
             class: &class.spec,
             nodes: &nodes(),
-            slices: &[],
         },
     )
     .expect_err("NodePort is not a load balancer");
@@ -170,7 +168,6 @@ fn seed_ingress_through_the_gce_alias() {
             nodes: &nodes,
             services: &[backend],
             secrets: &[tls_secret("my-ssl-secret")],
-            slices: &[],
         },
     )
     .expect("translates");

@@ -1,13 +1,13 @@
 //! Service -> L4 translation.
 
-use k8s_openapi::api::{core::v1::Node, discovery::v1::EndpointSlice};
+use k8s_openapi::api::core::v1::Node;
 
 use super::{CLUSTER, class, invalid_field};
 use crate::{
     annotations,
     class::ProviderKind,
     desired::{HealthCheck, L4Listener, L4Spec, LoadBalancerSpec, Protocol, Scheme},
-    fixtures::{ServiceBuilder, endpoint_slice, node, service},
+    fixtures::{ServiceBuilder, node, service},
     identity::{Owner, OwnerKind},
     translate::{ServiceInputs, TranslateError, Translated, translate_service},
 };
@@ -21,7 +21,7 @@ fn nodes() -> Vec<Node> {
     ]
 }
 
-fn run(svc: ServiceBuilder, slices: &[EndpointSlice]) -> Result<Translated, TranslateError> {
+fn run(svc: ServiceBuilder) -> Result<Translated, TranslateError> {
     let class = class(ProviderKind::Aws);
     let nodes = nodes();
     translate_service(
@@ -31,24 +31,19 @@ fn run(svc: ServiceBuilder, slices: &[EndpointSlice]) -> Result<Translated, Tran
             class_name: "aws-public",
             class: &class,
             nodes: &nodes,
-            slices,
         },
     )
 }
 
 fn l4(svc: ServiceBuilder) -> L4Spec {
-    l4_with(svc, &[])
-}
-
-fn l4_with(svc: ServiceBuilder, slices: &[EndpointSlice]) -> L4Spec {
-    match run(svc, slices).expect("translates").desired.spec {
+    match run(svc).expect("translates").desired.spec {
         LoadBalancerSpec::L4(s) => s,
         other => panic!("expected L4, got {other:?}"),
     }
 }
 
 fn err(svc: ServiceBuilder) -> TranslateError {
-    run(svc, &[]).expect_err("must fail")
+    run(svc).expect_err("must fail")
 }
 
 fn names(spec: &L4Spec) -> Vec<&str> {
@@ -62,7 +57,7 @@ fn owner_class_listeners_backends() {
         .port("https", "TCP", 443, 30443)
         .port("dns-tcp", "TCP", 53, 31053)
         .port("", "", 80, 30080);
-    let t = run(svc, &[]).expect("translates");
+    let t = run(svc).expect("translates");
     assert_eq!(
         t.desired.owner,
         Owner {
@@ -242,46 +237,23 @@ fn invalid_fields_are_named_with_their_value() {
 }
 
 #[test]
-fn local_policy_keeps_nodes_with_ready_endpoints() {
-    let mut unlabelled = endpoint_slice("web", &[("n3", true, false)]);
-    unlabelled.metadata.labels = None;
-    let mut other_ns = endpoint_slice("web", &[("n3", true, false)]);
-    other_ns.metadata.namespace = Some("other".into());
-    let mut ready_unset = endpoint_slice("web", &[("n2", true, false)]);
-    if let Some(c) = ready_unset.endpoints[0].conditions.as_mut() {
-        c.ready = None;
-        c.terminating = None;
-    }
-    let slices = vec![
-        endpoint_slice(
-            "web",
-            &[
-                ("n1", true, false),
-                ("n3", false, false),
-                ("n3", true, true),
-                ("down", true, false),
-            ],
-        ),
-        ready_unset,
-        endpoint_slice("other-svc", &[("n3", true, false)]),
-        unlabelled,
-        other_ns,
-    ];
-    let spec = l4_with(service("web").tcp(80, 30080).local(32000), &slices);
-    // n3 only has a not-ready and a terminating endpoint here, and ready ones
-    // in slices of other Services or namespaces; "down" is excluded from balancers.
-    assert_eq!(names(&spec), ["n1", "n2"]);
+fn local_policy_keeps_every_eligible_node_and_checks_the_health_check_node_port() {
+    // Upstream's service controller, the AWS Load Balancer Controller and
+    // ingress-gce all register every eligible node and let kube-proxy's
+    // health check node port say where endpoints are: targets then never
+    // change when pods move, and shared instance groups see one node set.
+    let local = l4(service("web").tcp(80, 30080).local(32000));
+    assert_eq!(names(&local), ["n1", "n2", "n3"]);
     assert_eq!(
-        spec.health_check,
+        local.health_check,
         HealthCheck::Http {
             port: 32000,
             path: "/healthz".into()
         }
     );
-    let none = l4_with(service("web").tcp(80, 30080).local(32000), &[]);
-    assert!(none.backends.is_empty());
-    let cluster = l4_with(service("web").tcp(80, 30080), &slices);
-    assert_eq!(names(&cluster), ["n1", "n2", "n3"]);
+    let cluster = l4(service("web").tcp(80, 30080));
+    assert_eq!(names(&cluster), names(&local));
+    assert_eq!(cluster.health_check, HealthCheck::NodePortTcp);
 }
 
 #[test]
@@ -343,19 +315,16 @@ fn requested_ip_from_field_or_annotation() {
 
 #[test]
 fn annotations_set_options_and_warn() {
-    let t = run(
-        service("w")
-            .tcp(80, 30080)
-            .annotation(annotations::SCHEME, "internal")
-            .annotation(annotations::PROXY_PROTOCOL, "v2")
-            .annotation(annotations::CROSS_ZONE, "true")
-            .annotation(annotations::SHARED_IP, "team-a")
-            .annotation(annotations::SUBNETS, "subnet-0123abcd")
-            .annotation("gantry.dev/crosszone", "true")
-            .annotation(annotations::SSL_REDIRECT, "true")
-            .annotation("app.example.com/owner", "me"),
-        &[],
-    )
+    let t = run(service("w")
+        .tcp(80, 30080)
+        .annotation(annotations::SCHEME, "internal")
+        .annotation(annotations::PROXY_PROTOCOL, "v2")
+        .annotation(annotations::CROSS_ZONE, "true")
+        .annotation(annotations::SHARED_IP, "team-a")
+        .annotation(annotations::SUBNETS, "subnet-0123abcd")
+        .annotation("gantry.dev/crosszone", "true")
+        .annotation(annotations::SSL_REDIRECT, "true")
+        .annotation("app.example.com/owner", "me"))
     .expect("translates");
     let LoadBalancerSpec::L4(spec) = &t.desired.spec else {
         panic!("L4 expected")
