@@ -187,8 +187,8 @@ thread_local! {
 /// process (see `splice`); elsewhere, or when no pipe can be had, they are
 /// copied through a per-thread buffer.
 pub(crate) async fn relay(
-    client: &mut TcpStream,
-    upstream: &mut TcpStream,
+    client: &TcpStream,
+    upstream: &TcpStream,
     activity: &Activity,
 ) -> io::Result<()> {
     relay_as(client, upstream, activity, cfg!(target_os = "linux")).await

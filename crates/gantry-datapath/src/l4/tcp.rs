@@ -105,12 +105,7 @@ pub(crate) fn proxy_v2_header(client: SocketAddr, frontend: SocketAddr) -> Optio
     .ok()
 }
 
-async fn proxy(
-    mut client: TcpStream,
-    peer: SocketAddr,
-    cfg: Arc<TcpConfig>,
-    env: Arc<ListenerEnv>,
-) {
+async fn proxy(client: TcpStream, peer: SocketAddr, cfg: Arc<TcpConfig>, env: Arc<ListenerEnv>) {
     let Some((mut upstream, target)) = connect_any(&cfg.backends).await else {
         tracing::debug!(frontend = %env.frontend, "No backend answered");
         return;
@@ -140,7 +135,7 @@ async fn proxy(
         }
     };
     // The watchdogs are polled only when they fire, not on every chunk.
-    let relay = std::pin::pin!(relay(&mut client, &mut upstream, &activity));
+    let relay = std::pin::pin!(relay(&client, &upstream, &activity));
     let _ = watched(relay, std::pin::pin!(watch)).await;
 }
 
