@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod gcp;
 pub mod local;
+pub mod manifests;
 pub mod netns;
 
 use std::{

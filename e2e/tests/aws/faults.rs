@@ -7,7 +7,7 @@ use std::time::Duration;
 use gantry_e2e::{aws::AwsEnv, wait_for};
 use serde_json::json;
 
-use crate::support::{SEED_SERVICE, T, figures, ready, target_ids};
+use crate::support::{T, figures, ready, seed_service, target_ids};
 
 #[test]
 fn throttling_and_server_errors_still_converge_without_duplicates() {
@@ -16,7 +16,7 @@ fn throttling_and_server_errors_still_converge_without_duplicates() {
     // alternating Throttling (400) and InternalFailure (500).
     env.proxy.fail_every(3);
     env.proxy.reset();
-    env.apply("service-test", SEED_SERVICE);
+    env.apply("service-test", &seed_service());
     let dns = wait_for("NLB DNS name in status despite faults", T, || {
         ready(&env, "svc", "service-test")
     });
@@ -68,7 +68,7 @@ fn controller_killed_after_nlb_created_before_status_written() {
         "action": "fail_next", "count": 100000, "status": 500,
         "resource": "services/status",
     }));
-    env.apply("service-test", SEED_SERVICE);
+    env.apply("service-test", &seed_service());
     wait_for("NLB created with its listener", T, || {
         let calls = env.proxy.calls();
         calls

@@ -4,7 +4,7 @@
 //! Secret into ACM, and deletes it with the balancer.
 
 use base64::Engine;
-use gantry_e2e::{aws::AwsEnv, wait_for};
+use gantry_e2e::{aws::AwsEnv, manifests::service, wait_for};
 use rcgen::{CertificateParams, KeyPair};
 
 use crate::support::{T, figures};
@@ -24,13 +24,11 @@ fn certificate() -> (String, String) {
 /// `aws` class (which names no certificate) and the Ingress.
 fn manifests() -> String {
     let (cert_b64, key_b64) = certificate();
-    let backend = |name: &str| {
-        format!(
-            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: NodePort\n  selector: {{app: {name}}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n---\n"
-        )
-    };
+    let backend = |name| service(name, "NodePort", "{name: http, port: 80, targetPort: 8080}");
     format!(
-        r#"{}{}apiVersion: v1
+        r#"{}---
+{}---
+apiVersion: v1
 kind: Secret
 metadata:
   name: site-tls

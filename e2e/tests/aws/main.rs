@@ -12,7 +12,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use gantry_e2e::{aws::AwsEnv, wait_for};
 
-use crate::support::{SEED_SERVICE, T, figures, ready, target_ids};
+use crate::support::{T, figures, ready, seed_service, target_ids};
 
 #[test]
 fn seed_service_lifecycle_and_api_economy() {
@@ -20,7 +20,7 @@ fn seed_service_lifecycle_and_api_economy() {
 
     // Create: the seed's Service gets an NLB whose DNS name is its address.
     env.proxy.reset();
-    env.apply("service-test", SEED_SERVICE);
+    env.apply("service-test", &seed_service());
     let dns = wait_for("NLB DNS name in status", T, || {
         ready(&env, "svc", "service-test")
     });

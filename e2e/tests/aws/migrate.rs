@@ -11,6 +11,7 @@ use std::{
 use gantry_e2e::{
     aws::{classes, start_cloud, start_controller},
     local::LocalEnv,
+    manifests::{echo, service},
     wait_for,
 };
 use k8s_openapi::api::core::v1::Service;
@@ -19,34 +20,17 @@ use kube::Api;
 use crate::support::{T, summarize};
 
 /// The mover's echo pods and its class-less Service.
-const MOVER: &str = r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: mover
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: mover}
-  template:
-    metadata:
-      labels: {app: mover}
-    spec:
-      containers:
-      - name: echo
-        image: gantry.dev/echo
-        ports:
-        - {name: http, containerPort: 8080}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: mover
-spec:
-  type: LoadBalancer
-  selector: {app: mover}
-  ports:
-  - {name: http, port: 80, targetPort: http}
-"#;
+fn mover() -> String {
+    format!(
+        "{}---\n{}",
+        echo("mover", 2, "{name: http, containerPort: 8080}"),
+        service(
+            "mover",
+            "LoadBalancer",
+            "{name: http, port: 80, targetPort: http}"
+        ),
+    )
+}
 
 /// The first ingress point of the Service's status (`ip` or `hostname`),
 /// read through the API client (fast enough to poll every 100 ms).
@@ -104,7 +88,7 @@ fn service_moves_from_local_to_aws_and_back_without_losing_its_address() {
     let log = env.cluster.scratch().join("controller-aws.log");
     env.controller = Some(start_controller(&env.cluster, &log, "10m").expect("controller"));
 
-    env.apply("mover", MOVER);
+    env.apply("mover", &mover());
     let old_ip = env.wait_ip("mover", T);
     assert!(env.in_pool("pool-a", old_ip), "{old_ip} not from pool-a");
     env.wait_http(SocketAddr::new(old_ip, 80), "\"pod\":\"mover-", T);

@@ -3,7 +3,10 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use gantry_e2e::aws::{AwsEnv, inventory::TargetGroup, proxy::Call};
+use gantry_e2e::{
+    aws::{AwsEnv, inventory::TargetGroup, proxy::Call},
+    manifests::service,
+};
 
 /// Deadline of every wait: generous, since under injected faults a failed
 /// reconcile is retried after the controller's backoff.
@@ -11,16 +14,15 @@ pub const T: Duration = Duration::from_secs(60);
 
 /// The seed article's Service: port 80 to the pods' `http` port, no class
 /// (the default class applies).
-pub const SEED_SERVICE: &str = r#"apiVersion: v1
-kind: Service
-metadata:
-  name: service-test
-spec:
-  type: LoadBalancer
-  selector: {app: service_test_pod}
-  ports:
-  - {port: 80, targetPort: http, protocol: TCP}
-"#;
+pub fn seed_service() -> String {
+    service(
+        "service-test",
+        "LoadBalancer",
+        "{port: 80, targetPort: http, protocol: TCP}",
+    )
+    .selector("service_test_pod")
+    .to_string()
+}
 
 /// The hostname in the status of a Service or Ingress once its Ready
 /// condition (Services) is True.

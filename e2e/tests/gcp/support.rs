@@ -1,4 +1,4 @@
-//! What the GCP scenarios share: Service manifests, the emulator's holdings
+//! What the GCP scenarios share: the seed's Service, the emulator's holdings
 //! summarised per collection, the chain one Service balancer should come
 //! out as, and call counting for the API economy figures.
 
@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use gantry_e2e::{
     gcp::{GcpEnv, collection},
+    manifests::service,
     wait_for,
 };
 use serde_json::Value;
@@ -13,30 +14,16 @@ use serde_json::Value;
 /// Deadline of every wait.
 pub const T: Duration = Duration::from_secs(60);
 
-/// A `type: LoadBalancer` Service selecting `app: {name}`; `ports` is the
-/// YAML list of ports, `annotations` a flow-map body.
-pub fn lb_service(name: &str, annotations: &str, ports: &str) -> String {
-    format!(
-        r#"apiVersion: v1
-kind: Service
-metadata:
-  name: {name}
-  annotations: {{{annotations}}}
-spec:
-  type: LoadBalancer
-  selector: {{app: {name}}}
-  ports: {ports}
-"#
-    )
-}
-
-/// The seed's Service (port 80 to the pods' `http` port).
+/// The seed's `type: LoadBalancer` Service (port 80 to the pods' `http`
+/// port); `annotations` is a flow-map body.
 pub fn seed_service(name: &str, annotations: &str) -> String {
-    lb_service(
+    service(
         name,
-        annotations,
-        "[{name: http, port: 80, targetPort: http, protocol: TCP}]",
+        "LoadBalancer",
+        "{name: http, port: 80, targetPort: http, protocol: TCP}",
     )
+    .annotations(annotations)
+    .to_string()
 }
 
 /// Scope and collection of a resource: `regions/forwardingRules`,

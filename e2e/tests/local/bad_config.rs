@@ -5,28 +5,30 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use gantry_e2e::{local::LocalEnv, wait_for};
+use gantry_e2e::{
+    local::LocalEnv,
+    manifests::{echo, service},
+    wait_for,
+};
 
 use crate::{
     ingress::{INGRESS_CLASS, backend, create_secret, ingress_ip, pki},
-    support::{
-        T, deployment, echo_text, https, service, service_condition, tls_connector, wait_warning,
-    },
+    support::{T, echo_text, https, service_condition, tls_connector, wait_warning},
 };
 
-/// An echo app and a LoadBalancer Service `name` on port 80.
+/// An echo app and a LoadBalancer Service `name` on port 80; `spec_extra`
+/// holds more `spec` fields, one `key: value` a line.
 fn lb(name: &str, annotations: &str, spec_extra: &str) -> String {
     format!(
         "{}---\n{}",
-        deployment(name, 1, name, "[{name: http, containerPort: 8080}]"),
+        echo(name, 1, "{name: http, containerPort: 8080}").text(name),
         service(
             name,
-            name,
-            annotations,
-            &format!(
-                "  type: LoadBalancer\n{spec_extra}  ports:\n  - {{name: http, port: 80, targetPort: http}}\n"
-            )
+            "LoadBalancer",
+            "{name: http, port: 80, targetPort: http}"
         )
+        .annotations(annotations)
+        .spec(spec_extra),
     )
 }
 
@@ -98,7 +100,7 @@ fn address_outside_every_pool_is_reported() {
     let outside = format!("127.{}.99.9", 20 + slot);
     env.apply(
         "wrong",
-        &lb("wrong", "", &format!("  loadBalancerIP: \"{outside}\"\n")),
+        &lb("wrong", "", &format!("loadBalancerIP: \"{outside}\"")),
     );
     let note = wait_warning(&env, "wrong", &["spec.loadBalancerIP", &outside]);
     eprintln!("Event: {note}");

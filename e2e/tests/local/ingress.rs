@@ -4,12 +4,16 @@
 
 use std::{collections::BTreeMap, net::SocketAddr};
 
-use gantry_e2e::{local::LocalEnv, wait_for};
+use gantry_e2e::{
+    local::LocalEnv,
+    manifests::{echo, service},
+    wait_for,
+};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, api::PostParams};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
-use crate::support::{T, deployment, echo_text, https, service, tls_connector};
+use crate::support::{T, echo_text, https, tls_connector};
 
 /// IngressClass `gantry`, served by class pool-a.
 pub const INGRESS_CLASS: &str = r#"apiVersion: networking.k8s.io/v1
@@ -25,13 +29,8 @@ spec:
 pub fn backend(name: &str) -> String {
     format!(
         "{}---\n{}",
-        deployment(name, 1, name, "[{name: http, containerPort: 8080}]"),
-        service(
-            name,
-            name,
-            "",
-            "  type: NodePort\n  ports:\n  - {name: http, port: 80, targetPort: http}\n"
-        )
+        echo(name, 1, "{name: http, containerPort: 8080}").text(name),
+        service(name, "NodePort", "{name: http, port: 80, targetPort: http}"),
     )
 }
 

@@ -12,10 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gantry_e2e::{local::LocalEnv, wait_for};
+use gantry_e2e::{
+    local::LocalEnv,
+    manifests::{echo, service},
+    wait_for,
+};
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-use crate::support::{T, deployment, pod_of_greeting, read_until, service, tcp_echo, udp_echo};
+use crate::support::{T, consecutive_successes, pod_of_greeting, read_until, tcp_echo, udp_echo};
 
 #[test]
 fn tcp_raw_bytes_reach_an_echo_pod() {
@@ -24,13 +28,12 @@ fn tcp_raw_bytes_reach_an_echo_pod() {
         "raw",
         &format!(
             "{}---\n{}",
-            deployment("raw", 2, "raw", "[{name: raw, containerPort: 9000}]"),
+            echo("raw", 2, "{name: raw, containerPort: 9000}").text("raw"),
             service(
                 "raw",
-                "raw",
-                "",
-                "  type: LoadBalancer\n  ports:\n  - {name: raw, port: 9000, targetPort: raw}\n"
-            )
+                "LoadBalancer",
+                "{name: raw, port: 9000, targetPort: raw}"
+            ),
         ),
     );
     let ip = env.wait_ip("raw", T);
@@ -56,24 +59,26 @@ fn udp_alone_and_mixed_with_tcp_on_one_port() {
         "dns",
         &format!(
             "{}---\n{}---\n{}",
-            deployment(
+            echo(
                 "dns",
                 2,
-                "dns",
-                "[{name: dns-udp, containerPort: 5353, protocol: UDP}, {name: dns-tcp, containerPort: 5353, protocol: TCP}]"
-            ),
+                "{name: dns-udp, containerPort: 5353, protocol: UDP}, \
+                 {name: dns-tcp, containerPort: 5353, protocol: TCP}"
+            )
+            .text("dns"),
             service(
                 "udp-only",
-                "dns",
-                "",
-                "  type: LoadBalancer\n  ports:\n  - {name: u, port: 5300, targetPort: 5353, protocol: UDP}\n"
-            ),
+                "LoadBalancer",
+                "{name: u, port: 5300, targetPort: 5353, protocol: UDP}"
+            )
+            .selector("dns"),
             service(
                 "mixed",
-                "dns",
-                "",
-                "  type: LoadBalancer\n  ports:\n  - {name: u, port: 53, targetPort: 5353, protocol: UDP}\n  - {name: t, port: 53, targetPort: 5353, protocol: TCP}\n"
+                "LoadBalancer",
+                "{name: u, port: 53, targetPort: 5353, protocol: UDP}, \
+                 {name: t, port: 53, targetPort: 5353, protocol: TCP}"
             )
+            .selector("dns"),
         ),
     );
     let udp_ip = env.wait_ip("udp-only", T);
@@ -105,13 +110,12 @@ fn a_stopped_node_leaves_traffic_to_the_others() {
         "web",
         &format!(
             "{}---\n{}",
-            deployment("web", 2, "web", "[{name: http, containerPort: 8080}]"),
+            echo("web", 2, "{name: http, containerPort: 8080}").text("web"),
             service(
                 "web",
-                "web",
-                "",
-                "  type: LoadBalancer\n  ports:\n  - {name: http, port: 80, targetPort: http}\n"
-            )
+                "LoadBalancer",
+                "{name: http, port: 80, targetPort: http}"
+            ),
         ),
     );
     let ip = env.wait_ip("web", T);
@@ -149,24 +153,13 @@ fn a_stopped_node_leaves_traffic_to_the_others() {
         start.elapsed()
     );
     // Every answer then comes from the pod that is not on the stopped node.
-    let mut streak = 0;
-    wait_for("20 consecutive successes", T, || {
-        match env.http_get(addr) {
-            Ok(body) => {
-                let v: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
-                assert_ne!(
-                    v["node"],
-                    victim.as_str(),
-                    "answer from the stopped node: {body}"
-                );
-                streak += 1;
-            }
-            Err(e) => {
-                eprintln!("failure after {streak} successes: {e}");
-                streak = 0;
-            }
-        }
-        (streak >= 20).then_some(())
+    consecutive_successes(&env, addr, 20, |body| {
+        let v: serde_json::Value = serde_json::from_str(body).expect("echo JSON");
+        assert_ne!(
+            v["node"],
+            victim.as_str(),
+            "answer from the stopped node: {body}"
+        );
     });
 }
 
@@ -180,13 +173,12 @@ fn reload_under_load_drops_no_connection() {
         "held",
         &format!(
             "{}---\n{}",
-            deployment("held", 2, "held", "[{name: raw, containerPort: 9000}]"),
+            echo("held", 2, "{name: raw, containerPort: 9000}").text("held"),
             service(
                 "held",
-                "held",
-                "",
-                "  type: LoadBalancer\n  ports:\n  - {name: raw, port: 9000, targetPort: raw}\n"
-            )
+                "LoadBalancer",
+                "{name: raw, port: 9000, targetPort: raw}"
+            ),
         ),
     );
     let ip = env.wait_ip("held", T);

@@ -5,10 +5,14 @@
 
 use std::{collections::BTreeSet, net::SocketAddr};
 
-use gantry_e2e::{local::LocalEnv, wait_for};
+use gantry_e2e::{
+    local::LocalEnv,
+    manifests::{echo, service},
+    wait_for,
+};
 use serde_json::Value;
 
-use crate::support::{T, deployment, service};
+use crate::support::{T, consecutive_successes};
 
 /// Names of the nodes running a pod labelled `app: {app}`.
 fn pod_nodes(env: &LocalEnv, app: &str) -> BTreeSet<String> {
@@ -49,13 +53,13 @@ fn local_policy_keeps_every_node_and_traffic_follows_the_pods() {
         "lp",
         &format!(
             "{}---\n{}",
-            deployment("lp", 1, "lp", "[{name: http, containerPort: 8080}]"),
+            echo("lp", 1, "{name: http, containerPort: 8080}").text("lp"),
             service(
                 "lp",
-                "lp",
-                "",
-                "  type: LoadBalancer\n  externalTrafficPolicy: Local\n  ports:\n  - {name: http, port: 80, targetPort: http}\n"
+                "LoadBalancer",
+                "{name: http, port: 80, targetPort: http}"
             )
+            .spec("externalTrafficPolicy: Local"),
         ),
     );
     let ip = env.wait_ip("lp", T);
@@ -84,20 +88,9 @@ fn local_policy_keeps_every_node_and_traffic_follows_the_pods() {
     // 503), so every answer comes from the pod's node.
     let running = pod_nodes(&env, "lp");
     assert_eq!(running.len(), 1, "{running:?}");
-    let mut streak = 0;
-    wait_for("20 consecutive answers from the pod's node", T, || {
-        match env.http_get(addr) {
-            Ok(body) => {
-                let node = answering_node(&body);
-                assert!(running.contains(&node), "answer from {node}: {body}");
-                streak += 1;
-            }
-            Err(e) => {
-                eprintln!("failure after {streak} successes: {e}");
-                streak = 0;
-            }
-        }
-        (streak >= 20).then_some(())
+    consecutive_successes(&env, addr, 20, |body| {
+        let node = answering_node(body);
+        assert!(running.contains(&node), "answer from {node}: {body}");
     });
 
     // Pods on every node: traffic reaches all of them through the health

@@ -14,42 +14,26 @@ mod support;
 
 use std::{net::SocketAddr, time::Duration};
 
-use gantry_e2e::{local::LocalEnv, wait_for};
+use gantry_e2e::{
+    local::LocalEnv,
+    manifests::{echo, service},
+    wait_for,
+};
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(30);
 
+/// An echo app `name` of two pods behind a LoadBalancer Service on port 80.
 fn web(name: &str, extra_annotations: &str) -> String {
     format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: echo
-        image: gantry.dev/echo
-        ports:
-        - {{name: http, containerPort: 8080}}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: {name}
-  annotations: {{{extra_annotations}}}
-spec:
-  type: LoadBalancer
-  selector: {{app: {name}}}
-  ports:
-  - {{name: http, port: 80, targetPort: http}}
-"#
+        "{}---\n{}",
+        echo(name, 2, "{name: http, containerPort: 8080}"),
+        service(
+            name,
+            "LoadBalancer",
+            "{name: http, port: 80, targetPort: http}"
+        )
+        .annotations(extra_annotations),
     )
 }
 

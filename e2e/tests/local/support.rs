@@ -1,11 +1,11 @@
-//! Manifests and raw clients the traffic scenarios share: echo Deployments
-//! and Services, raw TCP and UDP exchanges, HTTP requests with a chosen Host
-//! and path, a rustls client, and reading Events and conditions.
+//! Raw clients the traffic scenarios share: raw TCP and UDP exchanges, HTTP
+//! requests with a chosen Host and path, a rustls client, and reading
+//! Events and conditions.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use gantry_e2e::local::LocalEnv;
+use gantry_e2e::{local::LocalEnv, wait_for};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::events::v1::Event;
@@ -26,44 +26,23 @@ pub const T: Duration = Duration::from_secs(30);
 /// Deadline of one network exchange.
 const IO: Duration = Duration::from_secs(3);
 
-/// An echo Deployment: `ports` is the YAML list of container ports, `text`
-/// becomes `ECHO_TEXT`.
-pub fn deployment(name: &str, replicas: u32, text: &str, ports: &str) -> String {
-    format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  replicas: {replicas}
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: echo
-        image: gantry.dev/echo
-        env: [{{name: ECHO_TEXT, value: "{text}"}}]
-        ports: {ports}
-"#
-    )
-}
-
-/// A Service selecting `app: {selector}`: `spec_extra` is YAML placed under
-/// `spec` (type, ports, ...), `annotations` a flow-map body.
-pub fn service(name: &str, selector: &str, annotations: &str, spec_extra: &str) -> String {
-    format!(
-        r#"apiVersion: v1
-kind: Service
-metadata:
-  name: {name}
-  annotations: {{{annotations}}}
-spec:
-  selector: {{app: {selector}}}
-{spec_extra}"#
-    )
+/// Waits until `n` GETs of `/` on `addr` in a row succeed; `check` sees
+/// each answer's body and asserts on it. A failure starts the count again.
+pub fn consecutive_successes(env: &LocalEnv, addr: SocketAddr, n: usize, check: impl Fn(&str)) {
+    let mut streak = 0;
+    wait_for(&format!("{n} consecutive successes"), T, || {
+        match env.http_get(addr) {
+            Ok(body) => {
+                check(&body);
+                streak += 1;
+            }
+            Err(e) => {
+                eprintln!("failure after {streak} successes: {e}");
+                streak = 0;
+            }
+        }
+        (streak >= n).then_some(())
+    });
 }
 
 /// A raw (non-HTTP) exchange: connect, send `payload`, read until the echo
