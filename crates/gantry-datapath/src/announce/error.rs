@@ -7,14 +7,11 @@ use std::{io, net::IpAddr};
 /// One failed step of announcing an address.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AnnounceError {
-    /// Listing the address Leases failed.
-    #[error("listing address Leases in {namespace}")]
-    ListLeases {
+    /// The watch on the address Leases ended before its first list.
+    #[error("watching address Leases in {namespace} ended")]
+    WatchLeases {
         /// Namespace of the Leases.
         namespace: String,
-        /// Cause.
-        #[source]
-        source: kube::Error,
     },
     /// Reading one Lease failed.
     #[error("reading Lease {name}")]
@@ -82,7 +79,7 @@ impl AnnounceError {
     /// than needing one (missing interface, missing `ip`, no `NET_RAW`).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::ListLeases { .. }
+            Self::WatchLeases { .. }
             | Self::ReadLease { .. }
             | Self::WriteLease { .. }
             | Self::IpFailed { .. } => true,

@@ -1,9 +1,14 @@
-//! The address Leases in the API: list them all at once (one call per tick
-//! whatever the number of addresses), and write one with the
-//! `resourceVersion` it was read at, so that of two nodes racing for an
-//! address exactly one write succeeds and the other gets a 409.
+//! The address Leases in the API: read from a cache that one watch keeps
+//! (no API call per tick, whatever the number of addresses and nodes), and
+//! written with the `resourceVersion` they were read at, so that of two
+//! nodes racing for an address exactly one write succeeds and the other
+//! gets a 409. A cache behind the API (it has not seen our own last write
+//! yet, or its watch is reconnecting) costs no safety, only that 409; the
+//! caller then reads that one Lease with [`Leases::get`] and decides again.
 
-use std::{collections::BTreeMap, net::IpAddr, time::Duration};
+use std::{collections::BTreeMap, future::ready, net::IpAddr, time::Duration};
+
+use futures::StreamExt;
 
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
@@ -12,8 +17,14 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{ListParams, ObjectMeta, PostParams},
+    api::{ObjectMeta, PostParams},
+    runtime::{
+        WatchStreamExt,
+        reflector::{self, Store, reflector},
+        watcher,
+    },
 };
+use tokio::task::JoinHandle;
 
 use super::{
     election::{LEASE_PREFIX, LeaseState, lease_name},
@@ -33,41 +44,68 @@ pub(crate) enum Written {
 }
 
 /// The address Leases of one namespace.
-#[derive(Clone)]
 pub(crate) struct Leases {
     api: Api<Lease>,
+    cache: Store<Lease>,
+    /// Keeps `cache`; ends with `self`.
+    watch: JoinHandle<()>,
     namespace: String,
     node: String,
     duration: Duration,
 }
 
+impl Drop for Leases {
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
 impl Leases {
-    /// Leases in `namespace`, written as `node`, valid `duration` per renewal.
+    /// Leases in `namespace`, written as `node`, valid `duration` per
+    /// renewal. Starts the watch that keeps the cache.
     pub fn new(client: Client, namespace: &str, node: &str, duration: Duration) -> Self {
+        let api: Api<Lease> = Api::namespaced(client, namespace);
+        let (cache, writer) = reflector::store();
+        let ns = namespace.to_owned();
+        let stream = reflector(
+            writer,
+            watcher(api.clone(), watcher::Config::default().labels(LABEL)),
+        )
+        .default_backoff();
+        let watch = tokio::spawn(stream.for_each(move |event| {
+            if let Err(error) = event {
+                tracing::warn!(%error, namespace = ns, "Watch on address Leases failed; retrying");
+            }
+            ready(())
+        }));
         Self {
-            api: Api::namespaced(client, namespace),
+            api,
+            cache,
+            watch,
             namespace: namespace.to_owned(),
             node: node.to_owned(),
             duration,
         }
     }
 
-    /// Every address Lease, by name.
-    pub async fn list(&self) -> Result<BTreeMap<String, Lease>, AnnounceError> {
-        let list = self
-            .api
-            .list(&ListParams::default().labels(LABEL))
+    /// Completes once the cache holds a first complete list.
+    pub async fn synced(&self) -> Result<(), AnnounceError> {
+        self.cache
+            .wait_until_ready()
             .await
-            .map_err(|source| AnnounceError::ListLeases {
+            .map_err(|_| AnnounceError::WatchLeases {
                 namespace: self.namespace.clone(),
-                source,
-            })?;
-        Ok(list
-            .items
+            })
+    }
+
+    /// Every address Lease in the cache, by name.
+    pub fn cached(&self) -> BTreeMap<String, Lease> {
+        self.cache
+            .state()
             .into_iter()
             .filter(|l| l.name_any().starts_with(LEASE_PREFIX))
-            .map(|l| (l.name_any(), l))
-            .collect())
+            .map(|l| (l.name_any(), (*l).clone()))
+            .collect()
     }
 
     /// Creates the Lease of `addr` held by this node.

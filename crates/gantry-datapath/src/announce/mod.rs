@@ -3,10 +3,10 @@
 //! IPv4, an unsolicited Neighbour Advertisement for IPv6); when the holder
 //! dies another node takes over within seconds.
 //!
-//! targets (from `run`) -> per address, every tick: list the address
-//! Leases -> [`election::decide`] -> create / renew / take / release a Lease
-//! -> add (with a lifetime) or remove the address, announce it -> publish
-//! the held set (reported in status).
+//! targets (from `run`) -> per address, every tick: the address Leases
+//! (from a watched cache, see [`lease`]) -> [`election::decide`] -> create /
+//! renew / take / release a Lease -> add (with a lifetime) or remove the
+//! address, announce it -> publish the held set (reported in status).
 //!
 //! Safety comes from the Lease (one holder per address, enforced by the API
 //! with `resourceVersion`) and from ordering: an address is added only after
@@ -194,6 +194,14 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, stop: CancellationToken) {
+        // Deciding on an empty cache would take every address for absent.
+        tokio::select! {
+            () = stop.cancelled() => return,
+            synced = self.leases.synced() => if let Err(error) = synced {
+                tracing::warn!(%error, "No address Leases to decide on; not announcing");
+                return;
+            },
+        }
         let mut tick = tokio::time::interval(self.timing.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -225,14 +233,7 @@ impl Worker {
             return;
         }
         self.absent_since.retain(|a, _| targets.contains_key(a));
-        let leases = match self.leases.list().await {
-            Ok(leases) => leases,
-            Err(error) => {
-                tracing::warn!(%error, transient = error.is_transient(), "Reading address Leases failed");
-                self.drop_lapsed().await;
-                return;
-            }
-        };
+        let leases = self.leases.cached();
         let gone: Vec<IpAddr> = self
             .held
             .keys()
@@ -249,7 +250,28 @@ impl Worker {
         }
     }
 
+    /// Decides on `addr` with its Lease as cached; should a write meet a
+    /// newer Lease (409), decides once more on that Lease as it is now.
     async fn step(&mut self, addr: IpAddr, target: &Target, lease: Option<Lease>) {
+        if self.decide_on(addr, target, lease).await != Some(Written::Conflict) {
+            return;
+        }
+        match self.leases.get(&lease_name(addr)).await {
+            Ok(fresh) => {
+                self.decide_on(addr, target, fresh).await;
+            }
+            Err(error) => tracing::warn!(%error, %addr, "Re-reading the Lease failed"),
+        }
+    }
+
+    /// One decision on `addr` given `lease`; the outcome of the Lease
+    /// write it made, if any.
+    async fn decide_on(
+        &mut self,
+        addr: IpAddr,
+        target: &Target,
+        lease: Option<Lease>,
+    ) -> Option<Written> {
         let now = Timestamp::now();
         let absent_since = match &lease {
             None => *self.absent_since.entry(addr).or_insert(now),
@@ -271,10 +293,11 @@ impl Worker {
                     .held
                     .get(&addr)
                     .is_none_or(|h| h.renewed.elapsed() >= self.timing.renew);
-                if due {
-                    let result = self.leases.claim(lease).await;
-                    self.claimed(addr, target, result).await;
+                if !due {
+                    return None;
                 }
+                let result = self.leases.claim(lease).await;
+                self.claimed(addr, target, result).await
             }
             (Decision::Acquire, lease) => {
                 let result = match lease {
@@ -284,11 +307,12 @@ impl Worker {
                 if matches!(result, Ok(Written::Done)) {
                     tracing::info!(%addr, node = self.node, "Took address");
                 }
-                self.claimed(addr, target, result).await;
+                self.claimed(addr, target, result).await
             }
             (Decision::Release, lease) => {
                 tracing::info!(%addr, "No longer ready to serve the address; letting it go");
                 self.let_go(addr, lease).await;
+                None
             }
             // Another node holds it (or it is not ours to take): whatever we
             // had must go before that node's clients reach us.
@@ -297,28 +321,37 @@ impl Worker {
                     tracing::info!(%addr, "Address held by another node now; removing it");
                     self.unannounce(addr).await;
                 }
+                None
             }
         }
     }
 
-    /// After a create, renewal or takeover.
+    /// After a create, renewal or takeover; the write's outcome, if it
+    /// reached the API.
     async fn claimed(
         &mut self,
         addr: IpAddr,
         target: &Target,
         result: Result<Written, AnnounceError>,
-    ) {
+    ) -> Option<Written> {
         match result {
             Ok(Written::Done) => {
                 if let Err(error) = self.announce(addr, target).await {
                     tracing::warn!(%error, %addr, transient = error.is_transient(), "Announcing the address failed; retrying");
                 }
+                Some(Written::Done)
             }
-            // Re-read next tick: if another node won, `step` removes ours.
-            Ok(Written::Conflict) => {}
+            // The caller decides again on the Lease as it is now: if another
+            // node won, ours is removed then. Renewals that keep meeting
+            // newer Leases must not keep the address past its claim either.
+            Ok(Written::Conflict) => {
+                self.drop_lapsed().await;
+                Some(Written::Conflict)
+            }
             Err(error) => {
                 tracing::warn!(%error, %addr, "Lease write failed");
                 self.drop_lapsed().await;
+                None
             }
         }
     }
@@ -379,12 +412,22 @@ impl Worker {
         }
     }
 
-    /// Removes `addr`, then releases its Lease if this node holds it.
+    /// Removes `addr`, then releases its Lease if this node holds it (read
+    /// again should the cached one be behind).
     async fn let_go(&mut self, addr: IpAddr, lease: Option<Lease>) {
         self.unannounce(addr).await;
-        if let Some(lease) = lease
-            && let Err(error) = self.leases.release(lease).await
-        {
+        let Some(lease) = lease else {
+            return;
+        };
+        let mut result = self.leases.release(lease).await;
+        if matches!(result, Ok(Written::Conflict)) {
+            result = match self.leases.get(&lease_name(addr)).await {
+                Ok(Some(fresh)) => self.leases.release(fresh).await,
+                Ok(None) => Ok(Written::Done),
+                Err(error) => Err(error),
+            };
+        }
+        if let Err(error) = result {
             tracing::warn!(%error, %addr, "Releasing the Lease failed; it will expire");
         }
     }
@@ -425,3 +468,7 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod worker_tests;
