@@ -5,8 +5,8 @@ mod common;
 
 use common::{CLUSTER, Harness, WAIT, base, wait_for};
 use gantry_model::{
-    DesiredLoadBalancer, Owner, OwnerKind, ProviderKind,
-    desired::{HealthCheck, L4Options, L4Spec, LoadBalancerSpec},
+    DesiredLoadBalancer, Owner, OwnerKind, ProviderKind, desired::LoadBalancerSpec,
+    fixtures::l4_spec,
 };
 use gantry_testkit::Op;
 use kube::ResourceExt;
@@ -22,14 +22,7 @@ fn desired(class: &str, name: &str, uid: &str) -> DesiredLoadBalancer {
         },
         class: class.into(),
         provider: ProviderKind::Local,
-        spec: LoadBalancerSpec::L4(L4Spec {
-            listeners: vec![],
-            backends: vec![],
-            health_check: HealthCheck::NodePortTcp,
-            source_ranges: vec![],
-            requested_ip: None,
-            options: L4Options::default(),
-        }),
+        spec: LoadBalancerSpec::L4(l4_spec([], [])),
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::l4::*;
-use gantry_model::{LoadBalancer, desired::Protocol, provider::DeleteOutcome};
+use gantry_model::{LoadBalancer, desired::Protocol, fixtures::l4_spec, provider::DeleteOutcome};
 use serde_json::Value;
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn lifecycle_create_ports_nodes_noop_delete() {
     instances(&p, &[("n1", ZONE_A), ("n2", ZONE_A), ("n3", ZONE_B)]).await;
     take_calls(&p);
     let o = owner("web");
-    let s = spec(
+    let s = l4_spec(
         vec![
             listener(Protocol::Tcp, 80, 30080),
             listener(Protocol::Udp, 53, 30053),
@@ -126,7 +126,7 @@ async fn lifecycle_create_ports_nodes_noop_delete() {
     println!("calls per node added (existing zone): {total} ({writes} writes)");
     assert_eq!(ops, ["instanceGroups.addInstances"]);
     // Nodes removed: zone A loses one, zone B empties.
-    let s4 = spec(s.listeners.clone(), vec![node("n1", ZONE_A)]);
+    let s4 = l4_spec(s.listeners.clone(), vec![node("n1", ZONE_A)]);
     p.ensure(&desired(&o, "gcp", s4.clone()))
         .await
         .expect("shrink");
@@ -142,7 +142,7 @@ async fn lifecycle_create_ports_nodes_noop_delete() {
     assert_eq!(of_kind(&sim, "compute#instanceGroup").len(), 1);
 
     // Ports change: the TCP rule is replaced on the same address, UDP kept.
-    let s5 = spec(
+    let s5 = l4_spec(
         vec![
             listener(Protocol::Tcp, 8080, 30081),
             listener(Protocol::Udp, 53, 30053),

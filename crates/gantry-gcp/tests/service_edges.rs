@@ -12,6 +12,7 @@ use common::l4::*;
 use gantry_model::{
     LoadBalancer,
     desired::Protocol,
+    fixtures::l4_spec,
     provider::{DeleteOutcome, ErrorClass},
 };
 
@@ -30,7 +31,7 @@ async fn faults_on_a_share_of_calls_converge_without_duplicates() {
         sim.faults().fail_next(path, status, 2);
     }
     let o = owner("faulty");
-    let s = spec(
+    let s = l4_spec(
         vec![listener(Protocol::Tcp, 443, 30443)],
         vec![node("n1", ZONE_A), node("n2", ZONE_B)],
     );
@@ -82,7 +83,7 @@ async fn a_foreign_resource_with_our_name_is_neither_adopted_nor_deleted() {
     })
     .await
     .expect("foreign firewall");
-    let s = spec(
+    let s = l4_spec(
         vec![listener(Protocol::Tcp, 80, 30080)],
         vec![node("n1", ZONE_A)],
     );
@@ -106,7 +107,7 @@ async fn target_pool_form_with_a_requested_address() {
     instances(&p, &[("n1", ZONE_A), ("n2", ZONE_B)]).await;
     take_calls(&p);
     let o = owner("pool");
-    let mut s = spec(
+    let mut s = l4_spec(
         vec![listener(Protocol::Tcp, 80, 30080)],
         vec![node("n1", ZONE_A)],
     );
@@ -154,7 +155,7 @@ async fn target_pool_form_with_a_requested_address() {
 async fn invalid_annotations_create_nothing() {
     let sim = common::sim(Duration::ZERO).await;
     let p = common::provider(&sim, "gcp", false).await;
-    let mut s = spec(vec![listener(Protocol::Tcp, 80, 30080)], vec![]);
+    let mut s = l4_spec(vec![listener(Protocol::Tcp, 80, 30080)], vec![]);
     s.options.proxy_protocol = true;
     let err = p
         .ensure(&desired(&owner("bad"), "gcp", s))
@@ -180,7 +181,7 @@ async fn a_restarted_provider_finishes_a_half_done_ensure_without_duplicates() {
     let first = common::provider(&sim, "gcp", false).await;
     instances(&first, &[("n1", ZONE_A), ("n2", ZONE_B)]).await;
     let o = owner("restart");
-    let s = spec(
+    let s = l4_spec(
         vec![listener(Protocol::Tcp, 80, 30080)],
         vec![node("n1", ZONE_A), node("n2", ZONE_B)],
     );
@@ -220,7 +221,7 @@ async fn a_member_another_reconcile_just_added_is_a_transient_conflict() {
     let sim = common::sim(Duration::from_millis(10)).await;
     let p = common::provider(&sim, "gcp", false).await;
     instances(&p, &[("n1", ZONE_A), ("n2", ZONE_A)]).await;
-    let s = spec(
+    let s = l4_spec(
         vec![listener(Protocol::Tcp, 80, 30080)],
         vec![node("n1", ZONE_A)],
     );
@@ -259,7 +260,7 @@ async fn a_member_another_reconcile_just_added_is_a_transient_conflict() {
 
     // The second Service, over both nodes, adds only the missing one.
     take_calls(&p);
-    let s2 = spec(
+    let s2 = l4_spec(
         vec![listener(Protocol::Tcp, 81, 30081)],
         vec![node("n1", ZONE_A), node("n2", ZONE_A)],
     );

@@ -1,6 +1,7 @@
 //! Test fixtures: fluent builders for the Kubernetes objects translation and
-//! selection read. Compiled for this crate's tests and, with the `fixtures`
-//! feature, for dependent crates' tests.
+//! selection read, and the typical desired state providers receive.
+//! Compiled for this crate's tests and, with the `fixtures` feature, for
+//! dependent crates' tests.
 //!
 //! Builders fill in what an API server would (namespace `default`, a UID
 //! derived from the name) so translated owners are complete.
@@ -27,6 +28,7 @@ use crate::{
     GROUP, INGRESS_CONTROLLER_NAME,
     annotations::{DEFAULT_INGRESS_CLASS, LEGACY_INGRESS_CLASS},
     class::{LoadBalancerClass, LoadBalancerClassSpec, ProviderKind},
+    desired::{BackendNode, HealthCheck, L4Listener, L4Options, L4Spec},
     select::{EXCLUDE_FROM_LB_LABEL, ZONE_LABEL},
 };
 
@@ -467,4 +469,26 @@ pub fn lb_class(name: &str, provider: ProviderKind, aliases: &[&str]) -> LoadBal
 pub fn default_lb_class(mut class: LoadBalancerClass) -> LoadBalancerClass {
     class.spec.default = true;
     class
+}
+
+// === Desired state ===
+
+/// The L4 spec of a Service with `listeners` on `backends` and nothing else
+/// set: `externalTrafficPolicy: Cluster` (a TCP check on each node port), no
+/// source ranges, no requested address, no annotations.
+///
+/// Both lists are kept in the order given rather than sorted as translation
+/// would, so a test can hand a provider input in any order.
+pub fn l4_spec(
+    listeners: impl IntoIterator<Item = L4Listener>,
+    backends: impl IntoIterator<Item = BackendNode>,
+) -> L4Spec {
+    L4Spec {
+        listeners: listeners.into_iter().collect(),
+        backends: backends.into_iter().collect(),
+        health_check: HealthCheck::NodePortTcp,
+        source_ranges: Vec::new(),
+        requested_ip: None,
+        options: L4Options::default(),
+    }
 }

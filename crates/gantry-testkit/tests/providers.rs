@@ -6,9 +6,8 @@ use std::{net::IpAddr, num::NonZeroU32, sync::Arc};
 
 use gantry_model::{
     DesiredLoadBalancer, LoadBalancer, Owner, OwnerKind, ProviderError, ProviderKind,
-    desired::{
-        BackendNode, HealthCheck, L4Listener, L4Options, L4Spec, LoadBalancerSpec, Protocol,
-    },
+    desired::{BackendNode, L4Listener, LoadBalancerSpec, Protocol},
+    fixtures::l4_spec,
     provider::{Action, DeleteOutcome},
 };
 use gantry_testkit::{CountingProvider, FaultKind, Op, RateLimit, RecordingProvider};
@@ -37,22 +36,15 @@ fn desired(name: &str, nodes: &[u8], ports: &[u16]) -> DesiredLoadBalancer {
         owner: owner(name, "c1"),
         class: "a".into(),
         provider: ProviderKind::Local,
-        spec: LoadBalancerSpec::L4(L4Spec {
-            listeners: ports
-                .iter()
-                .map(|p| L4Listener {
-                    name: String::new(),
-                    protocol: Protocol::Tcp,
-                    port: *p,
-                    node_port: 30000 + *p,
-                })
-                .collect(),
-            backends: nodes.iter().map(|i| node(*i)).collect(),
-            health_check: HealthCheck::NodePortTcp,
-            source_ranges: vec![],
-            requested_ip: None,
-            options: L4Options::default(),
-        }),
+        spec: LoadBalancerSpec::L4(l4_spec(
+            ports.iter().map(|p| L4Listener {
+                name: String::new(),
+                protocol: Protocol::Tcp,
+                port: *p,
+                node_port: 30000 + *p,
+            }),
+            nodes.iter().map(|i| node(*i)),
+        )),
     }
 }
 

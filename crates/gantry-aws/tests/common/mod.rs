@@ -22,9 +22,10 @@ use gantry_model::{
     DesiredLoadBalancer, Owner, OwnerKind, ProviderKind,
     class::AwsSettings,
     desired::{
-        BackendNode, HealthCheck, L4Listener, L4Options, L4Spec, L7Backend, L7Options, L7Spec,
-        LoadBalancerSpec, Protocol, TlsCertificate,
+        BackendNode, HealthCheck, L4Listener, L7Backend, L7Options, L7Spec, LoadBalancerSpec,
+        Protocol, TlsCertificate,
     },
+    fixtures::l4_spec,
 };
 
 pub const CLUSTER: &str = "test-cluster";
@@ -281,14 +282,7 @@ pub fn service(
         owner: owner.clone(),
         class: CLASS.into(),
         provider: ProviderKind::Aws,
-        spec: LoadBalancerSpec::L4(L4Spec {
-            listeners,
-            backends,
-            health_check: HealthCheck::NodePortTcp,
-            source_ranges: vec![],
-            requested_ip: None,
-            options: L4Options::default(),
-        }),
+        spec: LoadBalancerSpec::L4(l4_spec(listeners, backends)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Helpers of the Service (L4) tests: owners, nodes, specs, the nodes'
+//! Helpers of the Service (L4) tests: owners, nodes, listeners, the nodes'
 //! instances in the emulator, and reading what it stores and was called.
 
 use std::net::IpAddr;
@@ -6,9 +6,7 @@ use std::net::IpAddr;
 use gantry_gcp::GcpProvider;
 use gantry_model::{
     DesiredLoadBalancer, Owner, OwnerKind, ProviderKind,
-    desired::{
-        BackendNode, HealthCheck, L4Listener, L4Options, L4Spec, LoadBalancerSpec, Protocol,
-    },
+    desired::{BackendNode, L4Listener, L4Spec, LoadBalancerSpec, Protocol},
 };
 use gce_sim::GceSim;
 use google_cloud_compute_v1::model::Instance;
@@ -54,17 +52,6 @@ pub fn desired(owner: &Owner, class: &str, spec: L4Spec) -> DesiredLoadBalancer 
         class: class.into(),
         provider: ProviderKind::Gcp,
         spec: LoadBalancerSpec::L4(spec),
-    }
-}
-
-pub fn spec(listeners: Vec<L4Listener>, backends: Vec<BackendNode>) -> L4Spec {
-    L4Spec {
-        listeners,
-        backends,
-        health_check: HealthCheck::NodePortTcp,
-        source_ranges: vec![],
-        requested_ip: None,
-        options: L4Options::default(),
     }
 }
 

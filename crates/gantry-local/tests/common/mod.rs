@@ -10,9 +10,10 @@ use gantry_model::{
     DesiredLoadBalancer, Owner, OwnerKind,
     class::{LocalMode, LocalSettings, ProviderKind},
     desired::{
-        BackendNode, HealthCheck, L4Listener, L4Options, L4Spec, L7Backend, L7Options, L7Path,
-        L7Rule, L7Spec, LoadBalancerSpec, PathMatch, Protocol, TlsCertificate,
+        BackendNode, HealthCheck, L4Listener, L4Spec, L7Backend, L7Options, L7Path, L7Rule, L7Spec,
+        LoadBalancerSpec, PathMatch, Protocol, TlsCertificate,
     },
+    fixtures::l4_spec,
     local::{LocalLoadBalancer, LocalLoadBalancerStatus, LocalNodeStatus},
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -185,14 +186,7 @@ pub fn svc(name: &str) -> Svc {
         owner: owner(name, OwnerKind::Service),
         class: CLASS.into(),
         provider: ProviderKind::Local,
-        spec: LoadBalancerSpec::L4(L4Spec {
-            listeners: vec![],
-            backends: vec![node("node-a", "10.0.0.1")],
-            health_check: HealthCheck::NodePortTcp,
-            source_ranges: vec![],
-            requested_ip: None,
-            options: L4Options::default(),
-        }),
+        spec: LoadBalancerSpec::L4(l4_spec([], [node("node-a", "10.0.0.1")])),
     })
     .tcp(&[80])
 }
