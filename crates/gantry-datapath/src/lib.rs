@@ -13,7 +13,9 @@
 //!   removed listeners.
 //!
 //! [`run`] drives it from the API; [`Engine`] is the same datapath without
-//! the API, for tests, embedding and benchmarks.
+//! the API, for tests, embedding and benchmarks. [`announce`] is the `l2`
+//! announcer as a process of its own, beside a datapath run with
+//! [`Announcing::Separate`].
 
 mod announce;
 mod backend;
@@ -34,6 +36,7 @@ mod runtime;
 mod splice;
 mod watch;
 
+pub use announce::standalone::{AnnounceOptions, announce};
 pub use backend::FAILURES_TO_EJECT;
 pub use config::{ObjectConfig, Readiness, TlsMaterial};
 pub use engine::Engine;
@@ -42,6 +45,6 @@ pub use l4::{
     tcp::CONNECT_TIMEOUT,
     udp::{MAX_SESSIONS, SESSION_IDLE},
 };
-pub use options::{BindPolicy, DatapathOptions};
+pub use options::{Announcing, BindPolicy, DatapathOptions};
 pub use run::{run, secrets::REFRESH as SECRET_REFRESH, status::FIELD_MANAGER};
 pub use runtime::runtime;

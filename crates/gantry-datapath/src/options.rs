@@ -24,6 +24,20 @@ pub struct DatapathOptions {
     pub max_header_bytes: usize,
     /// Most request header fields (HTTP/1).
     pub max_headers: usize,
+    /// Where `l2` addresses are announced from.
+    pub announcing: Announcing,
+}
+
+/// Where the `l2` announcer runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Announcing {
+    /// In the datapath's own process (dev, and hosts without containers).
+    #[default]
+    InProcess,
+    /// In a process of its own (`gantry announce`), so that the proxy that
+    /// parses client traffic holds no `NET_ADMIN` or `NET_RAW`: this
+    /// instance only sees which addresses are on this node's interfaces.
+    Separate,
 }
 
 impl DatapathOptions {
@@ -39,6 +53,7 @@ impl DatapathOptions {
             idle_timeout: Duration::from_secs(300),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
+            announcing: Announcing::InProcess,
         }
     }
 }

@@ -11,7 +11,7 @@ use gantry_controller::{
     leader::LeaderConfig,
     plan,
 };
-use gantry_datapath::{BindPolicy, DatapathOptions};
+use gantry_datapath::{AnnounceOptions, Announcing, BindPolicy, DatapathOptions};
 
 use crate::factory::GantryFactory;
 use kube::{
@@ -156,6 +156,38 @@ pub struct DatapathArgs {
     /// one, a single-threaded runtime).
     #[arg(long, env = "GANTRY_DATAPATH_THREADS")]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// Where `l2` addresses are announced from: this process, or a separate
+    /// `gantry announce` beside it (this process then needs neither
+    /// NET_ADMIN nor NET_RAW).
+    #[arg(long, env = "GANTRY_DATAPATH_ANNOUNCER", value_enum, default_value_t = AnnouncerArg::InProcess)]
+    pub announcer: AnnouncerArg,
+}
+
+/// `--announcer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnnouncerArg {
+    /// Announce from the datapath process.
+    InProcess,
+    /// A separate `gantry announce` announces.
+    Separate,
+}
+
+/// Arguments of `gantry announce`.
+#[derive(Debug, clap::Args)]
+pub struct AnnounceArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, env = "GANTRY_KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// This node's name, as the datapath beside this process has it.
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+    /// The metrics address of the datapath beside this process: addresses
+    /// are held only while it answers `/healthz` there.
+    #[arg(long, env = "GANTRY_DATAPATH_HEALTH")]
+    pub datapath: SocketAddr,
+    /// Log format.
+    #[arg(long, env = "GANTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// `gantry datapath`.
@@ -172,7 +204,29 @@ pub async fn datapath(args: DatapathArgs) -> Result<(), String> {
         opts.bind = BindPolicy::OwnAddresses(args.addresses);
     }
     opts.metrics_addr = args.metrics_addr;
+    opts.announcing = match args.announcer {
+        AnnouncerArg::InProcess => Announcing::InProcess,
+        AnnouncerArg::Separate => Announcing::Separate,
+    };
     gantry_datapath::run(client, opts, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `gantry announce`.
+pub async fn announce(args: AnnounceArgs) -> Result<(), String> {
+    init_logs(args.log_format);
+    let cluster = ClusterArgs {
+        kubeconfig: args.kubeconfig,
+        cluster_id: String::new(),
+        default_class: None,
+    };
+    let client = client(&cluster).await.map_err(|e| e.to_string())?;
+    let opts = AnnounceOptions {
+        node_name: args.node_name,
+        datapath: args.datapath,
+    };
+    gantry_datapath::announce(client, opts, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

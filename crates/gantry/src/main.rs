@@ -31,6 +31,9 @@ enum Command {
     Crd,
     /// Run the bare-metal datapath of one node.
     Datapath(commands::DatapathArgs),
+    /// Announce one node's share of the `l2` addresses, beside a datapath
+    /// run with `--announcer separate`.
+    Announce(commands::AnnounceArgs),
     /// Run everything on this machine: an emulated cluster, simulated nodes,
     /// the controller, the local provider and the datapath, with an example.
     Dev(dev::DevArgs),
@@ -67,6 +70,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => commands::plan_cmd(args).await.map_err(|e| e.to_string()),
         Command::Crd => commands::crd().map_err(|e| e.to_string()),
         Command::Datapath(args) => commands::datapath(args).await,
+        Command::Announce(args) => commands::announce(args).await,
         Command::Dev(args) => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -98,7 +102,7 @@ mod tests {
     fn help_lists_every_subcommand() {
         Cli::command().debug_assert();
         let help = Cli::command().render_help().to_string();
-        for sub in ["controller", "plan", "crd", "datapath", "dev"] {
+        for sub in ["controller", "plan", "crd", "datapath", "announce", "dev"] {
             assert!(help.contains(sub), "{sub} missing from:\n{help}");
         }
     }

@@ -110,15 +110,30 @@ fn apply(c: &Cluster, name: &str, yaml: &str) {
 /// is a process on the test host rather than a pod: the kubeconfig (a pod
 /// uses its ServiceAccount token) and the metrics address (a pod binds its
 /// own or its node's IP; here an ephemeral loopback port avoids clashes).
-fn start_as_rendered(c: &Cluster, kind: &str, name: &str, node: &SimNode, ready: &str) -> Process {
+fn start_as_rendered(
+    c: &Cluster,
+    (kind, name, container): (&str, &str, &str),
+    node: &SimNode,
+    ready: &str,
+    metrics_port: u16,
+) -> Process {
     let workload = json(kubectl(c, &["-n", NS, "get", kind, name, "-o", "json"]));
-    let container = &workload["spec"]["template"]["spec"]["containers"][0];
+    let container = workload["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|x| x["name"] == container)
+        .unwrap_or_else(|| panic!("{name} has no container {container}"));
+    let name = &format!("{name}-{}", container["name"].as_str().expect("name"));
     let mut args: Vec<OsString> = Vec::new();
     for e in container["env"].as_array().expect("env") {
         let var = e["name"].as_str().expect("env name");
         let field = e["valueFrom"]["fieldRef"]["fieldPath"].as_str();
         let value = match (var, field) {
-            ("GANTRY_METRICS_ADDR", _) => "127.0.0.1:0".to_string(),
+            // One node's ports, on loopback.
+            ("GANTRY_METRICS_ADDR" | "GANTRY_DATAPATH_HEALTH", _) => {
+                format!("127.0.0.1:{metrics_port}")
+            }
             (_, Some("spec.nodeName")) => node.name.clone(),
             (_, Some("status.hostIP")) => node.address.to_string(),
             _ => e["value"]
@@ -146,6 +161,14 @@ fn start_as_rendered(c: &Cluster, kind: &str, name: &str, node: &SimNode, ready:
     )
     .unwrap_or_else(|e| panic!("{name} starts: {e}"));
     process
+}
+
+/// A loopback port free right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 fn client(rt: &tokio::runtime::Runtime, kubeconfig: &Path) -> kube::Client {
@@ -231,20 +254,48 @@ fn install_provisions_upgrade_follows_uninstall_leaves_nothing() {
     let node = nodes.nodes().into_iter().next().expect("a node");
     let mut controller = start_as_rendered(
         &c,
-        "deployment",
-        "gantry-controller",
+        ("deployment", "gantry-controller", "controller"),
         &node,
         "Serving metrics and health",
+        free_port(),
     );
     // One datapath, as the DaemonSet runs it on the first node; in l2 mode
-    // it binds every address, so it serves the whole pool.
-    let mut datapath = start_as_rendered(&c, "daemonset", "gantry-datapath", &node, "");
+    // it binds every address, so it serves the whole pool. The announcer
+    // beside it probes its metrics port.
+    let metrics = free_port();
+    let ds = ("daemonset", "gantry-datapath", "datapath");
+    let mut datapath = start_as_rendered(&c, ds, &node, "", metrics);
+    let mut announcer = start_as_rendered(&c, (ds.0, ds.1, "announcer"), &node, "", metrics);
 
     // A class-less Service gets an address from the chart's default class.
     apply(&c, "web", &web("web"));
     let ip = wait_for("external IP of web", T, || service_ip(&c, "web"));
     assert!(in_net(ip, 10), "{ip} is not from the installed pool");
     wait_http(&rt, ip, "web");
+    // The announcer container took the address's Lease for this node.
+    let lease_name = format!("gantry-l2-{}", ip.to_string().replace('.', "-"));
+    wait_for("the announcer holds the address", T, || {
+        let leases = json(kubectl(
+            &c,
+            &[
+                "get",
+                "leases",
+                "-A",
+                "-l",
+                "gantry.dev/l2-address",
+                "-o",
+                "json",
+            ],
+        ));
+        leases["items"]
+            .as_array()?
+            .iter()
+            .any(|l| {
+                l["metadata"]["name"] == lease_name.as_str()
+                    && l["spec"]["holderIdentity"] == node.name.as_str()
+            })
+            .then_some(())
+    });
     // The controller took the Lease the chart's Role allows.
     let lease = json(kubectl(
         &c,
@@ -298,6 +349,7 @@ fn install_provisions_upgrade_follows_uninstall_leaves_nothing() {
     });
     kubectl(&c, &["delete", "deployment", "web", "web2", "--wait=true"]);
     controller.kill();
+    announcer.kill();
     datapath.kill();
     rt.block_on(nodes.shutdown());
 

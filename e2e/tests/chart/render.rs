@@ -10,7 +10,7 @@ use super::{EXAMPLES, example, of_kind, pss, template};
 /// node and external addresses (a "baseline" violation, so no restricted
 /// profile is possible for it), and root with only NET_BIND_SERVICE, because
 /// runtimes do not give added capabilities to non-root processes; classes in
-/// `l2` mode add NET_ADMIN and NET_RAW (see `announces`).
+/// `l2` mode run an announcer container beside it (see `announces`).
 const DATAPATH_DOCUMENTED: &[&str] = &[
     "spec.hostNetwork is true",
     "pod runAsUser is 0",
@@ -175,21 +175,56 @@ fn controller_pods_are_restricted_and_the_datapath_adds_only_what_is_documented(
             got.sort();
             let mut want: Vec<String> = DATAPATH_DOCUMENTED.iter().map(|s| s.to_string()).collect();
             if announces(&values) {
-                want.push("datapath: adds capability NET_ADMIN".into());
-                want.push("datapath: adds capability NET_RAW".into());
+                // The announcer is root holding these two and nothing else.
+                want.extend(
+                    [
+                        "announcer: adds capability NET_ADMIN",
+                        "announcer: adds capability NET_RAW",
+                        "announcer: runAsNonRoot is not true",
+                        "announcer: runAsUser is 0",
+                    ]
+                    .map(String::from),
+                );
             }
             want.sort();
             assert_eq!(got, want, "{name}: datapath deviates beyond the documented");
             let sc = &pod["containers"][0]["securityContext"];
-            // NET_ADMIN and NET_RAW only for announcing l2 addresses.
-            let want: &[&str] = if announces(&values) {
-                &["NET_BIND_SERVICE", "NET_ADMIN", "NET_RAW"]
-            } else {
-                &["NET_BIND_SERVICE"]
-            };
-            assert_eq!(pss::strings(&sc["capabilities"]["add"]), want, "{name}");
+            // The proxy never holds NET_ADMIN or NET_RAW, l2 or not.
+            assert_eq!(
+                pss::strings(&sc["capabilities"]["add"]),
+                ["NET_BIND_SERVICE"],
+                "{name}"
+            );
             assert_eq!(pss::strings(&sc["capabilities"]["drop"]), ["ALL"], "{name}");
             assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+            let containers = pod["containers"].as_array().expect("containers");
+            let announcer = containers.iter().find(|c| c["name"] == "announcer");
+            assert_eq!(announcer.is_some(), announces(&values), "{name}");
+            let separate = pod["containers"][0]["env"]
+                .as_array()
+                .expect("env")
+                .iter()
+                .any(|e| e["name"] == "GANTRY_DATAPATH_ANNOUNCER" && e["value"] == "separate");
+            assert_eq!(
+                separate,
+                announces(&values),
+                "{name}: datapath told to leave announcing"
+            );
+            if let Some(a) = announcer {
+                let asc = &a["securityContext"];
+                assert_eq!(
+                    pss::strings(&asc["capabilities"]["add"]),
+                    ["NET_ADMIN", "NET_RAW"],
+                    "{name}"
+                );
+                assert_eq!(
+                    pss::strings(&asc["capabilities"]["drop"]),
+                    ["ALL"],
+                    "{name}"
+                );
+                assert_eq!(asc["readOnlyRootFilesystem"], true, "{name}");
+                assert_eq!(a["args"], serde_json::json!(["announce"]), "{name}");
+            }
             let env = &pod["containers"][0]["env"];
             assert!(
                 env.as_array()

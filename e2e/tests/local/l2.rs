@@ -6,6 +6,10 @@
 //! must move the address and bring the client's answers back within 5 s,
 //! and stopping the next holder gracefully must hand the address over.
 //!
+//! The same runs with the announcing in a process of its own beside each
+//! datapath (`gantry announce`, as the chart runs it): killing a datapath
+//! must make the announcer beside it let the address go.
+//!
 //! The `LocalLoadBalancer` is written directly (as the local provider would
 //! publish it), so the scenario exercises the datapaths alone.
 
@@ -33,6 +37,8 @@ const CTL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const CLI: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
 /// The failover budget the scenario asserts.
 const FAILOVER: f64 = 5.0;
+/// Port of each datapath's metrics, probed by a separate announcer.
+const METRICS_PORT: u16 = 9464;
 
 /// A backend on the node port: answers every connection with its node.
 const BACKEND: &str = r#"
@@ -78,6 +84,9 @@ while True:
 struct L2Env {
     // Fields drop in order: processes first, the namespaces last.
     datapaths: Vec<Option<Process>>,
+    /// Separate announcers, when the datapaths leave announcing to them.
+    _announcers: Vec<Process>,
+    separate: bool,
     _backends: Vec<Process>,
     client: Option<Process>,
     _sim: Process,
@@ -87,7 +96,9 @@ struct L2Env {
 }
 
 impl L2Env {
-    fn start() -> Result<Self, HarnessError> {
+    /// Three nodes; `separate`: with an announcer process beside each
+    /// datapath.
+    fn start(separate: bool) -> Result<Self, HarnessError> {
         let mut members: Vec<(&str, Ipv4Addr)> = vec![("ctl", CTL), ("cli", CLI)];
         members.extend(NODES);
         let lab = Lab::new(&members)?;
@@ -111,6 +122,8 @@ impl L2Env {
         )?;
         let mut env = Self {
             datapaths: Vec::new(),
+            _announcers: Vec::new(),
+            separate,
             _backends: Vec::new(),
             client: None,
             _sim: sim,
@@ -141,26 +154,62 @@ impl L2Env {
             )?;
             env._backends.push(p);
         }
-        for (node, _) in NODES {
-            let p = env.start_datapath(node)?;
+        for (node, ip) in NODES {
+            let p = env.start_datapath(node, ip)?;
             env.datapaths.push(Some(p));
+            if separate {
+                let p = env.start_announcer(node, ip)?;
+                env._announcers.push(p);
+            }
         }
         Ok(env)
     }
 
-    fn start_datapath(&self, node: &str) -> Result<Process, HarnessError> {
+    fn start_datapath(&self, node: &str, ip: Ipv4Addr) -> Result<Process, HarnessError> {
+        let metrics = format!("{ip}:{METRICS_PORT}");
+        let mut args = vec![
+            OsStr::new("datapath"),
+            OsStr::new("--kubeconfig"),
+            self.kubeconfig.as_os_str(),
+            OsStr::new("--node-name"),
+            OsStr::new(node),
+        ];
+        if self.separate {
+            args.extend([
+                OsStr::new("--announcer"),
+                OsStr::new("separate"),
+                OsStr::new("--metrics-addr"),
+                OsStr::new(&metrics),
+            ]);
+        }
         let (p, _) = self.lab.spawn(
             node,
             &format!("gantry datapath {node}"),
             &bin_dir()?.join("gantry"),
+            &args,
+            self.scratch.path().join(format!("datapath-{node}.log")),
+            "",
+            Duration::from_secs(5),
+        )?;
+        Ok(p)
+    }
+
+    fn start_announcer(&self, node: &str, ip: Ipv4Addr) -> Result<Process, HarnessError> {
+        let datapath = format!("{ip}:{METRICS_PORT}");
+        let (p, _) = self.lab.spawn(
+            node,
+            &format!("gantry announce {node}"),
+            &bin_dir()?.join("gantry"),
             &[
-                OsStr::new("datapath"),
+                OsStr::new("announce"),
                 OsStr::new("--kubeconfig"),
                 self.kubeconfig.as_os_str(),
                 OsStr::new("--node-name"),
                 OsStr::new(node),
+                OsStr::new("--datapath"),
+                OsStr::new(&datapath),
             ],
-            self.scratch.path().join(format!("datapath-{node}.log")),
+            self.scratch.path().join(format!("announcer-{node}.log")),
             "",
             Duration::from_secs(5),
         )?;
@@ -245,7 +294,7 @@ impl L2Env {
     }
 
     fn dump(&self) {
-        for p in self.datapaths.iter().flatten() {
+        for p in self.datapaths.iter().flatten().chain(&self._announcers) {
             eprintln!("---- {} ----\n{}", p.name(), p.output());
         }
         if let Some(c) = &self.client {
@@ -313,12 +362,10 @@ fn recovered_after(attempts: &[(f64, bool, String)], since: f64, until: f64) -> 
     Some(first_good.0 - since)
 }
 
-#[test]
-fn l2_holder_killed_moves_the_address_within_five_seconds() {
-    if !root_or_skip("l2_holder_killed_moves_the_address_within_five_seconds") {
-        return;
-    }
-    let mut env = L2Env::start().expect("environment");
+/// Waits for a holder and steady answers, SIGKILLs the holder's datapath
+/// and checks the address moved and answers came back within [`FAILOVER`];
+/// the old and the new holder.
+fn crash_moves_the_address(env: &mut L2Env, what: &str) -> (String, String) {
     let vip = IpAddr::V4(VIP);
     let t = Duration::from_secs(30);
 
@@ -336,7 +383,7 @@ fn l2_holder_killed_moves_the_address_within_five_seconds() {
     });
 
     // Crash the holder's datapath: no chance to remove the address or to
-    // release the Lease.
+    // release the Lease (an announcer of its own must notice instead).
     let killed_at = now();
     if let Some(mut p) = env.datapath(&first).take() {
         p.kill();
@@ -363,13 +410,25 @@ fn l2_holder_killed_moves_the_address_within_five_seconds() {
     });
     let took = recovered_after(&env.attempts(), killed_at, until);
     eprintln!(
-        "l2 failover after SIGKILL of {first}'s datapath: {second} holds the address; answers back after {took:?} s"
+        "l2 failover ({what}) after SIGKILL of {first}'s datapath: {second} holds the address; answers back after {took:?} s"
     );
     let took = took.expect("the client got answers again and kept getting them");
     assert!(
         took <= FAILOVER,
         "answers came back after {took:.2} s, over {FAILOVER} s"
     );
+    (first, second)
+}
+
+#[test]
+fn l2_holder_killed_moves_the_address_within_five_seconds() {
+    if !root_or_skip("l2_holder_killed_moves_the_address_within_five_seconds") {
+        return;
+    }
+    let mut env = L2Env::start(false).expect("environment");
+    let vip = IpAddr::V4(VIP);
+    let t = Duration::from_secs(30);
+    let (first, second) = crash_moves_the_address(&mut env, "in-process announcer");
 
     // A graceful stop removes the address and releases the Lease at once.
     let stopped_at = now();
@@ -412,6 +471,17 @@ fn l2_holder_killed_moves_the_address_within_five_seconds() {
     );
     // Keep the stopped process for the failure dump until the end.
     drop(p);
+}
+
+#[test]
+fn l2_separate_announcer_lets_go_when_its_datapath_dies() {
+    if !root_or_skip("l2_separate_announcer_lets_go_when_its_datapath_dies") {
+        return;
+    }
+    let mut env = L2Env::start(true).expect("environment");
+    // The announcer beside the killed datapath keeps running; it is its
+    // probe of the datapath that gives the address up.
+    crash_moves_the_address(&mut env, "separate announcer");
 }
 
 #[test]

@@ -26,6 +26,8 @@ mod error;
 mod iface;
 mod lease;
 mod ndp;
+mod observed;
+pub(crate) mod standalone;
 mod targets;
 
 use std::{
@@ -43,12 +45,15 @@ use kube::{Api, Client};
 use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use self::targets::{Target, targets};
 use self::{
     election::{Decision, Turn, claim_lapsed, decide, lease_name, rank},
     error::AnnounceError,
     iface::Interface,
     lease::{Leases, Written},
+};
+pub(crate) use self::{
+    observed::{HeldOnInterfaces, holds},
+    targets::{Target, targets},
 };
 
 /// Timing of the election: short, so that failover takes seconds.

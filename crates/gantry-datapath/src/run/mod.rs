@@ -7,6 +7,7 @@
 //! applied before the first complete list, so a restarted instance never
 //! drops listeners of objects it has not seen yet.
 
+mod holding;
 pub(crate) mod secrets;
 pub(crate) mod status;
 
@@ -19,13 +20,9 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 
-use self::{secrets::SecretCache, status::StatusReporter};
+use self::{holding::Holding, secrets::SecretCache, status::StatusReporter};
 use crate::{
-    announce::{self, Announcer},
-    config::ObjectConfig,
-    engine::Engine,
-    error::DatapathError,
-    options::DatapathOptions,
+    announce, config::ObjectConfig, engine::Engine, error::DatapathError, options::DatapathOptions,
 };
 
 /// Serves every `LocalLoadBalancer` this node should until `shutdown`
@@ -40,7 +37,7 @@ pub async fn run(
         Some(addr) => Some(engine.serve_metrics(addr).await?),
         None => None,
     };
-    let announcer = Announcer::start(client.clone(), &opts.node_name, announce::Timing::default());
+    let announcer = Holding::start(client.clone(), &opts);
     let result = drive(client, &opts, &engine, &announcer, shutdown).await;
     // Addresses off and their Leases released before the listeners close:
     // clients move to the next holder instead of meeting a closing socket.
@@ -56,7 +53,7 @@ async fn drive(
     client: Client,
     opts: &DatapathOptions,
     engine: &Engine,
-    announcer: &Announcer,
+    announcer: &Holding,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), DatapathError> {
     let api: Api<LocalLoadBalancer> = Api::all(client.clone());
@@ -110,13 +107,13 @@ async fn drive(
                 let readiness = engine.readiness().await;
                 let node = &opts.node_name;
                 announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
-                let now_held = held.borrow_and_update().clone();
+                let now_held = announcer.held_of(&mut held, &objects);
                 reporter.report(&objects, &readiness, &now_held).await;
                 continue;
             }
             Ok(()) = held.changed() => {
                 let readiness = engine.readiness().await;
-                let now_held = held.borrow_and_update().clone();
+                let now_held = announcer.held_of(&mut held, &objects);
                 reporter.report(&objects, &readiness, &now_held).await;
                 continue;
             }
@@ -138,7 +135,7 @@ async fn drive(
             let readiness = engine.readiness().await;
             let node = &opts.node_name;
             announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
-            let now_held = held.borrow_and_update().clone();
+            let now_held = announcer.held_of(&mut held, &objects);
             reporter.report(&objects, &readiness, &now_held).await;
             continue;
         }
@@ -156,7 +153,7 @@ async fn drive(
         interfaces = announce::class_interfaces(&client, objects.values()).await;
         let node = &opts.node_name;
         announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
-        let now_held = held.borrow_and_update().clone();
+        let now_held = announcer.held_of(&mut held, &objects);
         reporter.report(&objects, &readiness, &now_held).await;
     }
 }
