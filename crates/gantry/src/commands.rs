@@ -190,15 +190,24 @@ pub struct AnnounceArgs {
     pub log_format: LogFormat,
 }
 
-/// `gantry datapath`.
-pub async fn datapath(args: DatapathArgs) -> Result<(), String> {
-    init_logs(args.log_format);
+/// The client of a node-local program (datapath, announcer): logs set up,
+/// no cluster id or class of its own.
+async fn node_client(
+    kubeconfig: Option<std::path::PathBuf>,
+    log_format: LogFormat,
+) -> Result<Client, String> {
+    init_logs(log_format);
     let cluster = ClusterArgs {
-        kubeconfig: args.kubeconfig,
+        kubeconfig,
         cluster_id: String::new(),
         default_class: None,
     };
-    let client = client(&cluster).await.map_err(|e| e.to_string())?;
+    client(&cluster).await.map_err(|e| e.to_string())
+}
+
+/// `gantry datapath`.
+pub async fn datapath(args: DatapathArgs) -> Result<(), String> {
+    let client = node_client(args.kubeconfig, args.log_format).await?;
     let mut opts = DatapathOptions::new(args.node_name);
     if !args.addresses.is_empty() {
         opts.bind = BindPolicy::OwnAddresses(args.addresses);
@@ -215,13 +224,7 @@ pub async fn datapath(args: DatapathArgs) -> Result<(), String> {
 
 /// `gantry announce`.
 pub async fn announce(args: AnnounceArgs) -> Result<(), String> {
-    init_logs(args.log_format);
-    let cluster = ClusterArgs {
-        kubeconfig: args.kubeconfig,
-        cluster_id: String::new(),
-        default_class: None,
-    };
-    let client = client(&cluster).await.map_err(|e| e.to_string())?;
+    let client = node_client(args.kubeconfig, args.log_format).await?;
     let opts = AnnounceOptions {
         node_name: args.node_name,
         datapath: args.datapath,

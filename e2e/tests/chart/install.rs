@@ -14,7 +14,12 @@ use std::{
 };
 
 use gantry_devcluster::{DevCluster, DevClusterOptions, SimNode};
-use gantry_e2e::{Cluster, Process, bin_dir, local::http_get, ok, testdata, wait_for};
+use gantry_e2e::{
+    Cluster, Process, bin_dir,
+    local::http_get,
+    manifests::{echo, service},
+    ok, testdata, wait_for,
+};
 use serde_json::Value;
 
 use super::chart_dir;
@@ -53,35 +58,11 @@ fn in_net(ip: IpAddr, third: u8) -> bool {
 /// An echo Deployment (the simulated kubelet runs `gantry.dev/echo`) and its
 /// LoadBalancer Service without a class.
 fn web(name: &str) -> String {
+    let http = "{name: http, port: 80, targetPort: http}";
     format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-      - name: echo
-        image: gantry.dev/echo
-        ports:
-        - {{name: http, containerPort: 8080}}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: {name}
-spec:
-  type: LoadBalancer
-  selector: {{app: {name}}}
-  ports:
-  - {{name: http, port: 80, targetPort: http}}
-"#
+        "{}---\n{}",
+        echo(name, 1, "{name: http, containerPort: 8080}"),
+        service(name, "LoadBalancer", http)
     )
 }
 
