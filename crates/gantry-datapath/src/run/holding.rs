@@ -12,7 +12,8 @@ use kube::Client;
 use tokio::sync::watch;
 
 use crate::{
-    announce::{self, Announcer, HeldOnInterfaces, Target},
+    announce::{self, Announcer, HeldOnInterfaces},
+    config::Readiness,
     options::{Announcing, DatapathOptions},
 };
 
@@ -37,10 +38,22 @@ impl Holding {
         }
     }
 
-    /// The addresses to compete for; only an announcer here needs them.
-    pub fn set_targets(&self, targets: BTreeMap<IpAddr, Target>) {
+    /// Whether this process announces.
+    pub fn announces(&self) -> bool {
+        matches!(self, Self::Announcer(_))
+    }
+
+    /// Competes for this node's share of the `l2` addresses of `objects`
+    /// (see [`announce::targets`]); only an announcer here does.
+    pub fn compete(
+        &self,
+        node: &str,
+        objects: &BTreeMap<String, LocalLoadBalancer>,
+        readiness: &BTreeMap<String, Readiness>,
+        interfaces: &BTreeMap<String, String>,
+    ) {
         if let Self::Announcer(a) = self {
-            a.set_targets(targets);
+            a.set_targets(announce::targets(node, objects, readiness, interfaces));
         }
     }
 

@@ -105,8 +105,7 @@ async fn drive(
             },
             _ = health.changed() => {
                 let readiness = engine.readiness().await;
-                let node = &opts.node_name;
-                announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
+                announcer.compete(&opts.node_name, &objects, &readiness, &interfaces);
                 let now_held = announcer.held_of(&mut held, &objects);
                 reporter.report(&objects, &readiness, &now_held).await;
                 continue;
@@ -133,8 +132,7 @@ async fn drive(
             // Only status (ours or another node's) changed; still make sure
             // our entry is what it should be.
             let readiness = engine.readiness().await;
-            let node = &opts.node_name;
-            announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
+            announcer.compete(&opts.node_name, &objects, &readiness, &interfaces);
             let now_held = announcer.held_of(&mut held, &objects);
             reporter.report(&objects, &readiness, &now_held).await;
             continue;
@@ -150,9 +148,12 @@ async fn drive(
         }
         let readiness = engine.apply(configs).await;
         applied = Some(generations);
-        interfaces = announce::class_interfaces(&client, objects.values()).await;
-        let node = &opts.node_name;
-        announcer.set_targets(announce::targets(node, &objects, &readiness, &interfaces));
+        // Only an announcer here needs each class's interface (one read per
+        // class); a separate one reads them itself.
+        if announcer.announces() {
+            interfaces = announce::class_interfaces(&client, objects.values()).await;
+        }
+        announcer.compete(&opts.node_name, &objects, &readiness, &interfaces);
         let now_held = announcer.held_of(&mut held, &objects);
         reporter.report(&objects, &readiness, &now_held).await;
     }
